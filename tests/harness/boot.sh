@@ -1,0 +1,121 @@
+#!/bin/bash
+# Boot a Xen image in QEMU with the Debian dom0 kernel, run programs in dom0
+# and judge the outcome.  Prints dom0's VP2M-* lines (the programs' results)
+# and one last line saying why the boot passed or failed.
+#
+# Usage: boot.sh [options] NAME -- [PROGRAM...]
+#   NAME              names the boot; its serial log is $BUILD/logs/NAME.log
+#   PROGRAM           files copied to /vp2m/bin in dom0
+# Options:
+#   --build DIR       build folder (default: build)
+#   --xen IMAGE       Xen image (default: $BUILD/images/xen-patched)
+#   --xen-opts "..."  extra Xen command line options, e.g. virtual-p2m=no
+#   --run "CMD"       a command for dom0 to run (repeatable; in this order)
+#   --timeout SECS    hard limit for the whole boot (default: 300)
+#   --kvm             use KVM; only honoured when the host CPU has VMX/SVM
+# Exit status: 0 every dom0 program passed; 1 a program failed; 2 the boot
+# itself failed (panic, missing module, timeout, QEMU error).
+set -uo pipefail
+
+BUILD=build
+XEN=""
+XEN_OPTS=""
+TIMEOUT=300
+KVM=0
+RUNS=()
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --build) BUILD=$2; shift 2 ;;
+        --xen) XEN=$2; shift 2 ;;
+        --xen-opts) XEN_OPTS=$2; shift 2 ;;
+        --run) RUNS+=("$2"); shift 2 ;;
+        --timeout) TIMEOUT=$2; shift 2 ;;
+        --kvm) KVM=1; shift ;;
+        --) shift; break ;;
+        -*) echo "boot: unknown option $1" >&2; exit 2 ;;
+        *) NAME=$1; shift ;;
+    esac
+done
+: "${NAME:?boot: a boot NAME is required}"
+XEN=${XEN:-$BUILD/images/xen-patched}
+PROGRAMS=("$@")
+
+fail() { echo "BOOT $NAME: FAILED: $*"; exit "${2:-2}"; }
+for f in "$XEN" "$BUILD/images/vmlinuz" "$BUILD/images/initrd-base.cpio.gz"; do
+    [ -f "$f" ] || fail "$f missing; run 'make images'"
+done
+
+WORK="$BUILD/boot/$NAME"
+LOG="$BUILD/logs/$NAME.log"
+rm -rf "$WORK"
+mkdir -p "$WORK/root/vp2m/bin" "$(dirname "$LOG")"
+for p in "${PROGRAMS[@]}"; do
+    cp "$p" "$WORK/root/vp2m/bin/" || fail "program $p missing"
+done
+printf '%s\n' "${RUNS[@]}" > "$WORK/root/vp2m/run-list"
+(cd "$WORK/root" && find . | sort | cpio -o -H newc --quiet -R 0:0) | gzip -1 > "$WORK/overlay.cpio.gz"
+# Linux unpacks concatenated cpio archives in order: base, then overlay.
+cat "$BUILD/images/initrd-base.cpio.gz" "$WORK/overlay.cpio.gz" > "$WORK/initrd.gz"
+
+ACCEL="tcg"
+if [ "$KVM" = 1 ]; then
+    if [ -w /dev/kvm ] && grep -qwE 'vmx|svm' /proc/cpuinfo; then
+        ACCEL="kvm"
+    else
+        echo "boot: --kvm ignored: the host has no usable VMX/SVM; using TCG"
+    fi
+fi
+
+XEN_CMDLINE="console=com1 loglvl=all guest_loglvl=all noreboot dom0_mem=512M,max:768M smap=0 smep=0 $XEN_OPTS"
+echo "BOOT $NAME: $(basename "$XEN") [$XEN_CMDLINE] accel=$ACCEL, log $LOG"
+
+# QEMU copies -kernel/-initrd file names into the module command lines, so
+# run it from the boot folder with short names.
+cp "$XEN" "$WORK/xen"
+cp "$BUILD/images/vmlinuz" "$WORK/vmlinuz"
+(
+    cd "$WORK" && exec qemu-system-x86_64 -accel "$ACCEL" -cpu max -m 1024 -smp 2 \
+        -nographic -no-reboot -serial stdio -monitor none \
+        -device isa-debug-exit,iobase=0xf4,iosize=0x04 \
+        -kernel xen -append "$XEN_CMDLINE" \
+        -initrd "vmlinuz console=hvc0 earlyprintk=xen,initrd.gz"
+) > "$LOG" 2>&1 < /dev/null &
+QEMU=$!
+
+PANIC='Panic on CPU|Kernel panic|KVM internal error'
+start=$(date +%s)
+seen=0
+reason=""
+while kill -0 "$QEMU" 2>/dev/null; do
+    # Echo dom0's result lines as they arrive.
+    n=$(grep -c '' "$LOG")
+    if [ "$n" -gt "$seen" ]; then
+        sed -n "$((seen + 1)),${n}p" "$LOG" | grep -a '^VP2M' | tr -d '\r'
+        seen=$n
+    fi
+    if grep -aqE "$PANIC" "$LOG"; then
+        reason="$(grep -aoE "$PANIC" "$LOG" | head -n1) (see $LOG)"
+        break
+    fi
+    if [ $(( $(date +%s) - start )) -ge "$TIMEOUT" ]; then
+        reason="timeout after ${TIMEOUT}s, last line: $(tail -n1 "$LOG" | tr -d '\r') (see $LOG)"
+        break
+    fi
+    sleep 0.5
+done
+if [ -n "$reason" ]; then
+    kill "$QEMU" 2>/dev/null
+    wait "$QEMU" 2>/dev/null
+    fail "$reason"
+fi
+wait "$QEMU"
+status=$?
+n=$(grep -c '' "$LOG")
+[ "$n" -gt "$seen" ] && sed -n "$((seen + 1)),${n}p" "$LOG" | grep -a '^VP2M' | tr -d '\r'
+elapsed=$(( $(date +%s) - start ))
+case "$status" in
+    1) echo "BOOT $NAME: PASSED (${elapsed}s)"; exit 0 ;;
+    3) fail "a dom0 program failed (see the VP2M-EXIT lines above and $LOG)" 1 ;;
+    5) fail "$(grep -a '^VP2M-FAIL' "$LOG" | head -n1 | tr -d '\r') (see $LOG)" ;;
+    *) fail "QEMU exited with status $status before dom0 reported (see $LOG)" ;;
+esac

@@ -1,0 +1,20 @@
+#!/bin/bash
+# Build the hypervisor of one Xen tree and copy the multiboot image to a
+# stable path.  Xen's own make is incremental, so a warm run is quick.
+# Usage: xen-build.sh TREE IMAGE
+set -euo pipefail
+
+TREE=$1
+IMAGE=$2
+LOG="$(dirname "$IMAGE")/$(basename "$IMAGE").build.log"
+
+[ -f "$TREE/.extracted" ] || { echo "xen-build: $TREE is not fetched yet; run 'make xen-trees'" >&2; exit 1; }
+mkdir -p "$(dirname "$IMAGE")"
+echo "xen-build: building $TREE/xen (log: $LOG)"
+{
+    [ -f "$TREE/xen/.config" ] || make -C "$TREE/xen" defconfig
+    make -C "$TREE/xen" -j"$(nproc)"
+} > "$LOG" 2>&1 || { tail -30 "$LOG" >&2; echo "xen-build: building $TREE failed; full log in $LOG" >&2; exit 1; }
+cp "$TREE/xen/xen" "$IMAGE.tmp"
+mv "$IMAGE.tmp" "$IMAGE"
+echo "xen-build: $IMAGE"

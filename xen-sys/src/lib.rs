@@ -1,0 +1,137 @@
+//! FFI types and constants of Xen's public headers.
+//!
+//! Generated at build time by bindgen from the *patched* Xen tree (see
+//! `build.rs`: `$XEN_TREE`, else `build/xen-patched`). No logic lives here;
+//! `hv-feature` builds the safe API on top.
+//!
+//! The generated code carries bindgen's own layout tests; `c_layout` below
+//! additionally compares bindgen's offsets with the C compiler's.
+
+#![no_std]
+#![allow(non_upper_case_globals, non_camel_case_types, non_snake_case)]
+#![allow(missing_docs, missing_debug_implementations, clippy::all, clippy::undocumented_unsafe_blocks)]
+
+include!(concat!(env!("OUT_DIR"), "/bindings.rs"));
+
+#[cfg(test)]
+mod c_layout {
+    //! bindgen's layout against the C compiler's, from `layout.c`.
+    extern crate std;
+    use super::*;
+    use core::ffi::{c_char, c_ulong, CStr};
+    use core::mem::{offset_of, size_of};
+    use std::collections::BTreeMap;
+    use std::string::{String, ToString};
+
+    #[repr(C)]
+    struct Entry {
+        name: *const c_char,
+        offset: c_ulong,
+        size: c_ulong,
+    }
+
+    extern "C" {
+        static xen_sys_layout: [Entry; 0];
+    }
+
+    fn c_table() -> BTreeMap<String, (usize, usize)> {
+        let mut map = BTreeMap::new();
+        let mut i = 0;
+        loop {
+            // SAFETY: layout.c terminates the table with a null name, and we
+            // stop there; every name before it is a string literal.
+            let e = unsafe { &*xen_sys_layout.as_ptr().add(i) };
+            if e.name.is_null() {
+                break;
+            }
+            // SAFETY: non-null names are NUL-terminated literals.
+            let name = unsafe { CStr::from_ptr(e.name) }.to_str().unwrap().to_string();
+            map.insert(name, (e.offset as usize, e.size as usize));
+            i += 1;
+        }
+        map
+    }
+
+    macro_rules! rust_entry {
+        ($t:ident . $m:ident) => {{
+            let sz = {
+                let u = core::mem::MaybeUninit::<$t>::uninit();
+                // SAFETY: only the field's address is taken, never read.
+                let p = unsafe { core::ptr::addr_of!((*u.as_ptr()).$m) };
+                fn size_of_pointee<T>(_: *const T) -> usize {
+                    size_of::<T>()
+                }
+                size_of_pointee(p)
+            };
+            (concat!(stringify!($t), ".", stringify!($m)), offset_of!($t, $m), sz)
+        }};
+        ($t:ident) => {
+            (stringify!($t), 0usize, size_of::<$t>())
+        };
+    }
+
+    #[test]
+    fn bindgen_layout_equals_c_compiler_layout() {
+        let c = c_table();
+        let rust = [
+            rust_entry!(shared_info),
+            rust_entry!(shared_info.vcpu_info),
+            rust_entry!(shared_info.evtchn_pending),
+            rust_entry!(shared_info.evtchn_mask),
+            rust_entry!(shared_info.wc_version),
+            rust_entry!(shared_info.wc_sec),
+            rust_entry!(shared_info.wc_nsec),
+            rust_entry!(shared_info.arch),
+            rust_entry!(arch_shared_info),
+            rust_entry!(arch_shared_info.max_pfn),
+            rust_entry!(arch_shared_info.pfn_to_mfn_frame_list_list),
+            rust_entry!(arch_shared_info.nmi_reason),
+            rust_entry!(arch_shared_info.p2m_cr3),
+            rust_entry!(arch_shared_info.p2m_vaddr),
+            rust_entry!(arch_shared_info.p2m_generation),
+            rust_entry!(vcpu_info),
+            rust_entry!(vcpu_info.evtchn_upcall_pending),
+            rust_entry!(vcpu_info.evtchn_pending_sel),
+            rust_entry!(vcpu_info.arch),
+            rust_entry!(vcpu_info.time),
+            rust_entry!(xen_feature_info),
+            rust_entry!(xen_feature_info.submap_idx),
+            rust_entry!(xen_feature_info.submap),
+            rust_entry!(xen_domctl),
+            rust_entry!(xen_domctl.cmd),
+            rust_entry!(xen_domctl.interface_version),
+            rust_entry!(xen_domctl.domain),
+            rust_entry!(xen_domctl.u),
+            rust_entry!(xen_domctl_getdomaininfo),
+            rust_entry!(xen_domctl_getdomaininfo.domain),
+            rust_entry!(xen_domctl_getdomaininfo.flags),
+            rust_entry!(xen_domctl_getdomaininfo.tot_pages),
+            rust_entry!(xen_domctl_getdomaininfo.max_pages),
+            rust_entry!(xen_domctl_getdomaininfo.shr_pages),
+            rust_entry!(xen_domctl_getdomaininfo.shared_info_frame),
+            rust_entry!(xen_domctl_getdomaininfo.max_vcpu_id),
+            rust_entry!(xen_domctl_address_size),
+            rust_entry!(xen_domctl_address_size.size),
+        ];
+        assert_eq!(rust.len(), c.len(), "layout.c and this test list different members");
+        for (name, off, size) in rust {
+            let &(c_off, c_size) = c.get(name).unwrap_or_else(|| panic!("{name} missing from layout.c"));
+            assert_eq!((off, size), (c_off, c_size), "{name}: bindgen (offset, size) vs C");
+        }
+    }
+
+    #[test]
+    fn p2m_fields_sit_at_the_fixed_abi_offsets() {
+        let arch = offset_of!(shared_info, arch);
+        assert_eq!(arch, 3088);
+        assert_eq!(arch + offset_of!(arch_shared_info, p2m_cr3), 3112);
+        assert_eq!(arch + offset_of!(arch_shared_info, p2m_vaddr), 3120);
+        assert_eq!(arch + offset_of!(arch_shared_info, p2m_generation), 3128);
+        assert_eq!(size_of::<shared_info>(), 3136);
+    }
+
+    #[test]
+    fn feature_bit_is_21() {
+        assert_eq!(XENFEAT_virtual_p2m, 21);
+    }
+}
