@@ -9,7 +9,8 @@ use std::path::PathBuf;
 
 fn main() {
     println!("cargo:rerun-if-env-changed=XEN_TREE");
-    let manifest = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
+    let manifest =
+        PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
     let tree = match env::var_os("XEN_TREE") {
         Some(t) => PathBuf::from(t),
         None => manifest.join("../build/xen-patched"),
@@ -24,7 +25,14 @@ fn main() {
         );
     }
     println!("cargo:rerun-if-changed={}", public.display());
-    for h in ["xen.h", "features.h", "version.h", "memory.h", "domctl.h", "arch-x86/xen.h"] {
+    for h in [
+        "xen.h",
+        "features.h",
+        "version.h",
+        "memory.h",
+        "domctl.h",
+        "arch-x86/xen.h",
+    ] {
         println!("cargo:rerun-if-changed={}", public.join(h).display());
     }
     println!("cargo:rerun-if-changed=wrapper.h");
@@ -41,7 +49,7 @@ fn main() {
         .clang_macro_fallback()
         .allowlist_type("shared_info|arch_shared_info|vcpu_info|xen_feature_info")
         .allowlist_type("xen_domctl|xen_domctl_getdomaininfo|xen_domctl_address_size")
-        .allowlist_type("xen_extraversion_t|xen_capabilities_info_t")
+        .allowlist_type("xen_extraversion_t|xen_capabilities_info_t|xen_machphys_mfn_list")
         .allowlist_var("XENFEAT_.*|XENVER_.*|XEN_DOMCTL_.*|__HYPERVISOR_.*|XENMEM_.*")
         .allowlist_var("DOMID_.*|SIF_.*|XEN_DOMINF_.*")
         .generate()

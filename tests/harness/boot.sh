@@ -3,7 +3,7 @@
 # and judge the outcome.  Prints dom0's VP2M-* lines (the programs' results)
 # and one last line saying why the boot passed or failed.
 #
-# Usage: boot.sh [options] NAME -- [PROGRAM...]
+# Usage: boot.sh [options] NAME [PROGRAM...]
 #   NAME              names the boot; its serial log is $BUILD/logs/NAME.log
 #   PROGRAM           files copied to /vp2m/bin in dom0
 # Options:
@@ -23,6 +23,8 @@ XEN_OPTS=""
 TIMEOUT=300
 KVM=0
 RUNS=()
+PROGRAMS=()
+NAME=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --build) BUILD=$2; shift 2 ;;
@@ -33,14 +35,14 @@ while [ $# -gt 0 ]; do
         --kvm) KVM=1; shift ;;
         --) shift; break ;;
         -*) echo "boot: unknown option $1" >&2; exit 2 ;;
-        *) NAME=$1; shift ;;
+        *) if [ -z "${NAME:-}" ]; then NAME=$1; else PROGRAMS+=("$1"); fi; shift ;;
     esac
 done
 : "${NAME:?boot: a boot NAME is required}"
 XEN=${XEN:-$BUILD/images/xen-patched}
-PROGRAMS=("$@")
+PROGRAMS+=("$@")
 
-fail() { echo "BOOT $NAME: FAILED: $*"; exit "${2:-2}"; }
+fail() { echo "BOOT $NAME: FAILED: $1"; exit "${2:-2}"; }
 for f in "$XEN" "$BUILD/images/vmlinuz" "$BUILD/images/initrd-base.cpio.gz"; do
     [ -f "$f" ] || fail "$f missing; run 'make images'"
 done

@@ -9,7 +9,12 @@
 
 #![no_std]
 #![allow(non_upper_case_globals, non_camel_case_types, non_snake_case)]
-#![allow(missing_docs, missing_debug_implementations, clippy::all, clippy::undocumented_unsafe_blocks)]
+#![allow(
+    missing_docs,
+    missing_debug_implementations,
+    clippy::all,
+    clippy::undocumented_unsafe_blocks
+)]
 
 include!(concat!(env!("OUT_DIR"), "/bindings.rs"));
 
@@ -45,7 +50,10 @@ mod c_layout {
                 break;
             }
             // SAFETY: non-null names are NUL-terminated literals.
-            let name = unsafe { CStr::from_ptr(e.name) }.to_str().unwrap().to_string();
+            let name = unsafe { CStr::from_ptr(e.name) }
+                .to_str()
+                .unwrap()
+                .to_string();
             map.insert(name, (e.offset as usize, e.size as usize));
             i += 1;
         }
@@ -63,7 +71,11 @@ mod c_layout {
                 }
                 size_of_pointee(p)
             };
-            (concat!(stringify!($t), ".", stringify!($m)), offset_of!($t, $m), sz)
+            (
+                concat!(stringify!($t), ".", stringify!($m)),
+                offset_of!($t, $m),
+                sz,
+            )
         }};
         ($t:ident) => {
             (stringify!($t), 0usize, size_of::<$t>())
@@ -113,10 +125,20 @@ mod c_layout {
             rust_entry!(xen_domctl_address_size),
             rust_entry!(xen_domctl_address_size.size),
         ];
-        assert_eq!(rust.len(), c.len(), "layout.c and this test list different members");
+        assert_eq!(
+            rust.len(),
+            c.len(),
+            "layout.c and this test list different members"
+        );
         for (name, off, size) in rust {
-            let &(c_off, c_size) = c.get(name).unwrap_or_else(|| panic!("{name} missing from layout.c"));
-            assert_eq!((off, size), (c_off, c_size), "{name}: bindgen (offset, size) vs C");
+            let &(c_off, c_size) = c
+                .get(name)
+                .unwrap_or_else(|| panic!("{name} missing from layout.c"));
+            assert_eq!(
+                (off, size),
+                (c_off, c_size),
+                "{name}: bindgen (offset, size) vs C"
+            );
         }
     }
 

@@ -1,0 +1,26 @@
+//! The tool side of Xen's virtually mapped linear p2m list.
+//!
+//! - [`features`]: `XENVER_get_features` as a typed set, and the Xen version.
+//! - [`domain`]: facts about a domain (getdomaininfo, guest width, the host's
+//!   maximum mfn, the M2P).
+//! - [`shared_info`]: a domain's `shared_info` arch fields, for either width.
+//! - [`p2m`]: the hardened reader of the linear list and the 3-level tree,
+//!   guarded by `p2m_generation`.
+//!
+//! Every operation is written once against [`backend::Backend`]:
+//! [`privcmd::Privcmd`] on a real dom0, [`sim::SimHost`] on simulated
+//! machine memory.
+
+pub mod backend;
+pub mod domain;
+pub mod error;
+pub mod features;
+pub mod p2m;
+pub mod privcmd;
+pub mod shared_info;
+pub mod sim;
+pub mod types;
+
+pub use backend::{Backend, Mapping};
+pub use error::Error;
+pub use types::{DomId, GuestWidth, Mfn, Pfn};

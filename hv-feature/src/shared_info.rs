@@ -1,0 +1,154 @@
+//! The arch part of a PV guest's `shared_info`, decoded for either guest
+//! width from the raw page. Values are the guest's, not yet checked.
+
+use crate::backend::{Backend, Mapping};
+use crate::error::Error;
+use crate::types::{DomId, GuestWidth, Mfn};
+use serde::Serialize;
+
+/// Byte offset of `shared_info.arch` and of the fields inside it, per width.
+struct ArchLayout {
+    arch: usize,
+    word: usize,
+}
+
+/// Offset of `arch` inside `shared_info`: 3088 on x86_64, 2304 on x86_32
+/// (see DESIGN.md; the x86_64 value is asserted against the headers by
+/// xen-sys).
+const LAYOUT_64: ArchLayout = ArchLayout {
+    arch: 3088,
+    word: 8,
+};
+const LAYOUT_32: ArchLayout = ArchLayout {
+    arch: 2304,
+    word: 4,
+};
+
+// The x86_64 numbers come from the bindings of the patched headers.
+const _: () = assert!(core::mem::offset_of!(xen_sys::shared_info, arch) == LAYOUT_64.arch);
+const _: () = assert!(core::mem::size_of::<xen_sys::arch_shared_info>() == 6 * 8);
+
+/// The fields of `struct arch_shared_info`, as C names them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ArchSharedInfo {
+    /// Number of entries of the p2m (a count, despite the name).
+    pub max_pfn: u64,
+    /// Root of the 3-level p2m tree: 0 = not set up, `~0` (of the guest's
+    /// width) = dropped, use the linear list.
+    pub pfn_to_mfn_frame_list_list: u64,
+    /// NMI reason bits.
+    pub nmi_reason: u64,
+    /// Address space root (guest cr3 format) in which `p2m_vaddr` is valid;
+    /// 0 = the linear list is not published.
+    pub p2m_cr3: u64,
+    /// Virtual address of entry 0 of the linear p2m list.
+    pub p2m_vaddr: u64,
+    /// Seqlock-style generation of the list's mappings.
+    pub p2m_generation: u64,
+}
+
+impl ArchSharedInfo {
+    /// Decodes the arch fields from a `shared_info` page of a guest of
+    /// `width`. Returns `None` if `page` is too short.
+    pub fn decode(page: &[u8], width: GuestWidth) -> Option<ArchSharedInfo> {
+        let l = match width {
+            GuestWidth::W64 => LAYOUT_64,
+            GuestWidth::W32 => LAYOUT_32,
+        };
+        let word = |i: usize| -> Option<u64> {
+            let at = l.arch + i * l.word;
+            let b = page.get(at..at + l.word)?;
+            Some(match l.word {
+                8 => u64::from_le_bytes(b.try_into().ok()?),
+                _ => u32::from_le_bytes(b.try_into().ok()?) as u64,
+            })
+        };
+        Some(ArchSharedInfo {
+            max_pfn: word(0)?,
+            pfn_to_mfn_frame_list_list: word(1)?,
+            nmi_reason: word(2)?,
+            p2m_cr3: word(3)?,
+            p2m_vaddr: word(4)?,
+            p2m_generation: word(5)?,
+        })
+    }
+
+    /// Encodes the fields into a `shared_info` page (the simulated guest
+    /// writes its shared_info this way).
+    pub fn encode(&self, page: &mut [u8], width: GuestWidth) {
+        let l = match width {
+            GuestWidth::W64 => LAYOUT_64,
+            GuestWidth::W32 => LAYOUT_32,
+        };
+        let vals = [
+            self.max_pfn,
+            self.pfn_to_mfn_frame_list_list,
+            self.nmi_reason,
+            self.p2m_cr3,
+            self.p2m_vaddr,
+            self.p2m_generation,
+        ];
+        for (i, v) in vals.into_iter().enumerate() {
+            let at = l.arch + i * l.word;
+            match l.word {
+                8 => page[at..at + 8].copy_from_slice(&v.to_le_bytes()),
+                _ => page[at..at + 4].copy_from_slice(&(v as u32).to_le_bytes()),
+            }
+        }
+    }
+
+    /// Byte offset of the generation field inside `shared_info`.
+    pub fn generation_offset(width: GuestWidth) -> usize {
+        match width {
+            GuestWidth::W64 => LAYOUT_64.arch + 5 * 8,
+            GuestWidth::W32 => LAYOUT_32.arch + 5 * 4,
+        }
+    }
+}
+
+/// Maps domain `dom`'s `shared_info` frame read-only and decodes its arch
+/// fields. `map_dom` is the domain id to map with (`DomId::SELF` when a
+/// domain reads its own page).
+pub fn read<B: Backend>(
+    b: &B,
+    map_dom: DomId,
+    frame: Mfn,
+    width: GuestWidth,
+) -> Result<ArchSharedInfo, Error> {
+    let map = b.map_frames(map_dom, &[frame.0])?;
+    ArchSharedInfo::decode(map.bytes(), width).ok_or(Error::Unexpected {
+        what: "shared_info mapping length",
+        value: map.bytes().len() as u64,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decode_inverts_encode_for_both_widths() {
+        let a = ArchSharedInfo {
+            max_pfn: 0x20000,
+            pfn_to_mfn_frame_list_list: 0x1234,
+            nmi_reason: 0,
+            p2m_cr3: 0x32a10000,
+            p2m_vaddr: 0xffff_c900_0000_0000,
+            p2m_generation: 6,
+        };
+        let mut page = vec![0u8; 4096];
+        a.encode(&mut page, GuestWidth::W64);
+        assert_eq!(ArchSharedInfo::decode(&page, GuestWidth::W64), Some(a));
+        assert_eq!(&page[3112..3120], &0x32a10000u64.to_le_bytes());
+        let a32 = ArchSharedInfo {
+            p2m_vaddr: 0xc000_0000,
+            ..a
+        };
+        let mut page = vec![0u8; 4096];
+        a32.encode(&mut page, GuestWidth::W32);
+        assert_eq!(ArchSharedInfo::decode(&page, GuestWidth::W32), Some(a32));
+        // x86_32: p2m_cr3/p2m_vaddr/p2m_generation at 2328/2332/2336.
+        assert_eq!(&page[2328..2332], &0x32a10000u32.to_le_bytes());
+        assert_eq!(&page[2336..2340], &6u32.to_le_bytes());
+    }
+}
