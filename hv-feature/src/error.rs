@@ -88,3 +88,23 @@ pub enum Error {
         max_pfn: u64,
     },
 }
+
+impl Error {
+    /// True when the error is about data the guest controls (its p2m,
+    /// page tables or shared_info failed a check), false when it is about
+    /// the environment (device, permissions, hypervisor interface). The
+    /// CLI exits 1 for the former and 2 for the latter.
+    pub fn is_guest_data(&self) -> bool {
+        !matches!(
+            self,
+            Error::NoPrivcmd { .. }
+                | Error::Open { .. }
+                | Error::Hypercall { .. }
+                | Error::MapFrame { .. }
+                | Error::NoSuchDomain(_)
+                | Error::NotPv(_)
+                | Error::BadGuestWidth { .. }
+                | Error::Unexpected { .. }
+        )
+    }
+}

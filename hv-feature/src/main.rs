@@ -27,7 +27,11 @@ enum Failure {
 
 impl From<Error> for Failure {
     fn from(e: Error) -> Failure {
-        Failure::Env(e)
+        if e.is_guest_data() {
+            Failure::Data(e)
+        } else {
+            Failure::Env(e)
+        }
     }
 }
 

@@ -87,14 +87,27 @@ QEMU=$!
 PANIC='Panic on CPU|Kernel panic|KVM internal error'
 start=$(date +%s)
 seen=0
+running=0
+# Echo what dom0's programs print, from the first VP2M-RUN line on, without
+# kernel and Xen log lines (those stay in the serial log).
+echo_new() {
+    local n
+    # Complete lines only: a line still being written is taken next time.
+    n=$(wc -l < "$LOG")
+    [ "$n" -gt "$seen" ] || return 0
+    sed -n "$((seen + 1)),${n}p" "$LOG" | tr -d '\r' | while IFS= read -r line; do
+        case "$line" in VP2M-RUN:*) running=1 ;; esac
+        [ "$running" = 1 ] || continue
+        echo "$line" | grep -qE '^\[ *[0-9]+\.[0-9]+\]|^\(XEN\)' || echo "$line"
+    done
+    # The subshell above cannot set `running`; remember it from the log.
+    grep -aq '^VP2M-RUN:' "$LOG" && running=1
+    seen=$n
+}
 reason=""
 while kill -0 "$QEMU" 2>/dev/null; do
     # Echo dom0's result lines as they arrive.
-    n=$(grep -c '' "$LOG")
-    if [ "$n" -gt "$seen" ]; then
-        sed -n "$((seen + 1)),${n}p" "$LOG" | grep -a '^VP2M' | tr -d '\r'
-        seen=$n
-    fi
+    echo_new
     if grep -aqE "$PANIC" "$LOG"; then
         reason="$(grep -aoE "$PANIC" "$LOG" | head -n1) (see $LOG)"
         break
@@ -112,8 +125,7 @@ if [ -n "$reason" ]; then
 fi
 wait "$QEMU"
 status=$?
-n=$(grep -c '' "$LOG")
-[ "$n" -gt "$seen" ] && sed -n "$((seen + 1)),${n}p" "$LOG" | grep -a '^VP2M' | tr -d '\r'
+echo_new
 elapsed=$(( $(date +%s) - start ))
 case "$status" in
     1) echo "BOOT $NAME: PASSED (${elapsed}s)"; exit 0 ;;

@@ -1,0 +1,86 @@
+# The two user commands:
+#   make        fetch the pinned Xen source, patch, build, ABI check, boot the
+#               patched Xen in QEMU and print dom0's report
+#   make test   every test: cargo tests, then the real-Xen checks in QEMU
+# Everything is cached under $(BUILD); each step rebuilds only what changed.
+
+BUILD   := build
+HARNESS := tests/harness
+IMAGES  := $(BUILD)/images
+PATCHES := $(sort $(wildcard xen-patches/*.patch)) xen-patches/series
+RUST_SRC := $(shell find Cargo.toml Cargo.lock xen-sys hv-feature tests/Cargo.toml tests/src \
+                         -type f -not -path '*/target/*' 2>/dev/null)
+
+BOOT = $(HARNESS)/boot.sh --build $(BUILD)
+TOOLS = $(BUILD)/bin/hv-feature $(BUILD)/bin/host-tests
+# Extra Xen options for `make boot`, e.g. make boot XEN_OPTS=virtual-p2m=no
+XEN_OPTS ?=
+
+.PHONY: all report deps xen-trees xen dom0-kernel initramfs images tools boot \
+        test lint cargo-test patch-check host-test clean
+
+all: report
+
+# ---- Packages and the deb-src entry --------------------------------------
+deps: $(BUILD)/.deps
+$(BUILD)/.deps: $(HARNESS)/deps.sh
+	@mkdir -p $(BUILD)
+	@$(HARNESS)/deps.sh
+	@touch $@
+
+# ---- Xen: pristine and patched trees, both hypervisors ---------------------
+xen-trees: $(BUILD)/xen-patched/.extracted
+$(BUILD)/xen-patched/.extracted: $(PATCHES) $(HARNESS)/xen-tree.sh $(BUILD)/.deps
+	@$(HARNESS)/xen-tree.sh $(BUILD) xen-patches
+
+xen: $(IMAGES)/xen-patched $(IMAGES)/xen-pristine
+$(IMAGES)/xen-patched: $(BUILD)/xen-patched/.extracted $(HARNESS)/xen-build.sh
+	@$(HARNESS)/xen-build.sh $(BUILD)/xen-patched $@
+$(IMAGES)/xen-pristine: $(BUILD)/xen-patched/.extracted $(HARNESS)/xen-build.sh
+	@$(HARNESS)/xen-build.sh $(BUILD)/xen-pristine $@
+
+# ---- dom0: Debian's kernel and the busybox initramfs -----------------------
+dom0-kernel: $(IMAGES)/vmlinuz
+$(IMAGES)/vmlinuz: $(HARNESS)/dom0-kernel.sh $(BUILD)/.deps
+	@$(HARNESS)/dom0-kernel.sh $(BUILD)
+	@touch $@
+
+initramfs: $(IMAGES)/initrd-base.cpio.gz
+$(IMAGES)/initrd-base.cpio.gz: $(IMAGES)/vmlinuz $(HARNESS)/initramfs.sh $(HARNESS)/initramfs/init
+	@$(HARNESS)/initramfs.sh $(BUILD) $(HARNESS)
+
+images: xen dom0-kernel initramfs
+
+# ---- Static programs for dom0 ---------------------------------------------
+tools: $(TOOLS)
+$(TOOLS) &: $(RUST_SRC) $(HARNESS)/build-tools.sh $(BUILD)/xen-patched/.extracted
+	@$(HARNESS)/build-tools.sh $(BUILD)
+
+# ---- make: boot the patched Xen and print dom0's report --------------------
+report: images tools
+	@$(BOOT) report --run 'hv-feature features' --run 'hv-feature info 0' \
+	    $(BUILD)/bin/hv-feature
+
+# Boot the patched Xen by hand with extra options.
+boot: images tools
+	@$(BOOT) manual --xen-opts "$(XEN_OPTS)" --run 'hv-feature features' \
+	    --run 'hv-feature info 0' $(BUILD)/bin/hv-feature
+
+# ---- make test --------------------------------------------------------------
+test: lint cargo-test patch-check host-test
+
+lint: $(BUILD)/xen-patched/.extracted
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets --locked -- -D warnings
+
+cargo-test: $(BUILD)/xen-patched/.extracted
+	cargo test --workspace --locked --exclude xen-host-tests
+
+patch-check: $(IMAGES)/xen-patched $(IMAGES)/xen-pristine
+	@$(HARNESS)/patch-check.sh $(BUILD) xen-patches
+
+host-test: images tools
+	@$(HARNESS)/host-test.sh $(BUILD)
+
+clean:
+	rm -rf $(BUILD) target

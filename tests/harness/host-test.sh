@@ -1,0 +1,52 @@
+#!/bin/bash
+# The real-Xen part of `make test`: boot each configuration in QEMU and run
+# the xen-host-tests binary in its dom0 with what that boot must show.
+#   patched                 bit 21 set, dom0 keeps its tree (every test)
+#   patched-virtual-p2m-no  virtual-p2m=no hides bit 21 (the option works)
+#   pristine                unpatched Xen has no bit 21 (the test can fail)
+#   patched-dom0-virt-p2m   dom0=virt-p2m: dom0 drops its tree (~0)
+# Prints every test's line, and at the end the summed counts.
+# Usage: host-test.sh BUILD_DIR
+set -uo pipefail
+
+BUILD=$1
+HARNESS=$(dirname "$0")
+BIN="$BUILD/bin"
+total_passed=0
+total_failed=0
+failures=()
+
+run_boot() {
+    local name=$1 xen=$2 opts=$3 run=$4 out
+    out="$BUILD/logs/$name.out"
+    mkdir -p "$BUILD/logs"
+    "$HARNESS/boot.sh" --build "$BUILD" --xen "$xen" --xen-opts "$opts" --timeout 240 \
+        --run "$run" "$name" "$BIN/host-tests" "$BIN/hv-feature" | tee "$out"
+    local rc=${PIPESTATUS[0]}
+    local p f
+    p=$(sed -n 's/^test result: .* \([0-9]*\) passed; \([0-9]*\) failed.*/\1/p' "$out" | awk '{s+=$1} END {print s+0}')
+    f=$(sed -n 's/^test result: .* \([0-9]*\) passed; \([0-9]*\) failed.*/\2/p' "$out" | awk '{s+=$1} END {print s+0}')
+    total_passed=$((total_passed + p))
+    total_failed=$((total_failed + f))
+    if [ "$rc" != 0 ]; then
+        [ "$f" -gt 0 ] || total_failed=$((total_failed + 1))
+        failures+=("$name: $(grep '^BOOT .*FAILED' "$out" | tail -n1)")
+        local t
+        while read -r t; do failures+=("$name: $t"); done < <(grep -E '^test .* FAILED$' "$out")
+    fi
+}
+
+T="host-tests --test-threads=1"
+run_boot patched "$BUILD/images/xen-patched" "" \
+    "VP2M_EXPECT_VIRTUAL_P2M=1 VP2M_EXPECT_DOM0_TREE=present $T"
+run_boot patched-virtual-p2m-no "$BUILD/images/xen-patched" "virtual-p2m=no" \
+    "VP2M_EXPECT_VIRTUAL_P2M=0 $T features::"
+run_boot pristine "$BUILD/images/xen-pristine" "" \
+    "VP2M_EXPECT_VIRTUAL_P2M=0 $T features::"
+run_boot patched-dom0-virt-p2m "$BUILD/images/xen-patched" "dom0=virt-p2m" \
+    "VP2M_EXPECT_VIRTUAL_P2M=1 VP2M_EXPECT_DOM0_TREE=dropped $T"
+
+echo
+for f in "${failures[@]}"; do echo "host-test: FAILED $f"; done
+echo "host tests: $total_passed passed, $total_failed failed"
+[ "$total_failed" = 0 ] && [ "${#failures[@]}" = 0 ]
