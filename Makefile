@@ -17,7 +17,7 @@ TOOLS = $(BUILD)/bin/hv-feature $(BUILD)/bin/host-tests
 XEN_OPTS ?=
 
 .PHONY: all report deps xen-trees xen dom0-kernel initramfs images tools boot \
-        test lint cargo-test patch-check host-test clean
+        test lint cargo-test patch-check harness-test host-test clean
 
 all: report
 
@@ -67,7 +67,7 @@ boot: images tools
 	    --run 'hv-feature info 0' $(BUILD)/bin/hv-feature
 
 # ---- make test --------------------------------------------------------------
-test: lint cargo-test patch-check host-test
+test: lint cargo-test patch-check harness-test host-test
 
 lint: $(BUILD)/xen-patched/.extracted
 	cargo fmt --all --check
@@ -78,6 +78,10 @@ cargo-test: $(BUILD)/xen-patched/.extracted
 
 patch-check: $(IMAGES)/xen-patched $(IMAGES)/xen-pristine
 	@$(HARNESS)/patch-check.sh $(BUILD) xen-patches
+
+# The harness itself fails fast and says why (panics, module, timeout).
+harness-test: images
+	@$(HARNESS)/self-test.sh $(BUILD)
 
 host-test: images tools
 	@$(HARNESS)/host-test.sh $(BUILD)

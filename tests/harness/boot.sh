@@ -12,6 +12,7 @@
 #   --xen-opts "..."  extra Xen command line options, e.g. virtual-p2m=no
 #   --run "CMD"       a command for dom0 to run (repeatable; in this order)
 #   --timeout SECS    hard limit for the whole boot (default: 300)
+#   --module FILE.ko  an extra kernel module for init to load (repeatable)
 #   --kvm             use KVM; only honoured when the host CPU has VMX/SVM
 # Exit status: 0 every dom0 program passed; 1 a program failed; 2 the boot
 # itself failed (panic, missing module, timeout, QEMU error).
@@ -23,6 +24,7 @@ XEN_OPTS=""
 TIMEOUT=300
 KVM=0
 RUNS=()
+MODULES=()
 PROGRAMS=()
 NAME=""
 while [ $# -gt 0 ]; do
@@ -32,6 +34,7 @@ while [ $# -gt 0 ]; do
         --xen-opts) XEN_OPTS=$2; shift 2 ;;
         --run) RUNS+=("$2"); shift 2 ;;
         --timeout) TIMEOUT=$2; shift 2 ;;
+        --module) MODULES+=("$2"); shift 2 ;;
         --kvm) KVM=1; shift ;;
         --) shift; break ;;
         -*) echo "boot: unknown option $1" >&2; exit 2 ;;
@@ -55,6 +58,7 @@ for p in "${PROGRAMS[@]}"; do
     cp "$p" "$WORK/root/vp2m/bin/" || fail "program $p missing"
 done
 printf '%s\n' "${RUNS[@]}" > "$WORK/root/vp2m/run-list"
+[ ${#MODULES[@]} -eq 0 ] || printf '%s\n' "${MODULES[@]}" > "$WORK/root/vp2m/modules"
 (cd "$WORK/root" && find . | sort | cpio -o -H newc --quiet -R 0:0) | gzip -1 > "$WORK/overlay.cpio.gz"
 # Linux unpacks concatenated cpio archives in order: base, then overlay.
 cat "$BUILD/images/initrd-base.cpio.gz" "$WORK/overlay.cpio.gz" > "$WORK/initrd.gz"

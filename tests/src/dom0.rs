@@ -23,9 +23,15 @@ fn dom0_tree_root_is_as_expected() {
     let present = root != 0 && root != u64::MAX && root <= max_mfn;
     let dropped = root == u64::MAX;
     match expect("VP2M_EXPECT_DOM0_TREE", "any").as_str() {
-        "present" => assert!(present, "expected a tree root frame, got {root:#x} (max mfn {max_mfn:#x})"),
+        "present" => assert!(
+            present,
+            "expected a tree root frame, got {root:#x} (max mfn {max_mfn:#x})"
+        ),
         "dropped" => assert!(dropped, "expected ~0 (tree dropped), got {root:#x}"),
-        _ => assert!(present || dropped, "tree root {root:#x} is neither a frame nor ~0"),
+        _ => assert!(
+            present || dropped,
+            "tree root {root:#x} is neither a frame nor ~0"
+        ),
     }
 }
 
@@ -33,10 +39,28 @@ fn dom0_tree_root_is_as_expected() {
 fn dom0_publishes_its_linear_list() {
     let (a, max_mfn) = dom0_arch();
     assert_ne!(a.p2m_cr3, 0, "p2m_cr3 not published");
-    assert!(a.p2m_cr3 >> 12 <= max_mfn, "p2m_cr3 {:#x} beyond max mfn {max_mfn:#x}", a.p2m_cr3);
-    assert_eq!(a.p2m_vaddr & 0xfff, 0, "p2m_vaddr {:#x} not page aligned", a.p2m_vaddr);
+    assert!(
+        a.p2m_cr3 >> 12 <= max_mfn,
+        "p2m_cr3 {:#x} beyond max mfn {max_mfn:#x}",
+        a.p2m_cr3
+    );
+    assert_eq!(
+        a.p2m_vaddr & 0xfff,
+        0,
+        "p2m_vaddr {:#x} not page aligned",
+        a.p2m_vaddr
+    );
     let top = a.p2m_vaddr >> 47;
-    assert!(top == 0 || top == 0x1ffff, "p2m_vaddr {:#x} not canonical", a.p2m_vaddr);
-    assert_eq!(a.p2m_generation % 2, 0, "generation {} is odd at rest", a.p2m_generation);
+    assert!(
+        top == 0 || top == 0x1ffff,
+        "p2m_vaddr {:#x} not canonical",
+        a.p2m_vaddr
+    );
+    assert_eq!(
+        a.p2m_generation % 2,
+        0,
+        "generation {} is odd at rest",
+        a.p2m_generation
+    );
     assert_ne!(a.max_pfn, 0, "max_pfn is 0");
 }

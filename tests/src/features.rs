@@ -8,7 +8,13 @@ fn hypercall_features_word_equals_sysfs() {
     let pc = dom0();
     let hypercall = features::query(&pc).expect("XENVER_get_features");
     let sysfs = features::from_sysfs().expect("read /sys/hypervisor/properties/features");
-    assert_eq!(hypercall, sysfs, "hypercall {:#x} vs sysfs {:#x}", hypercall.bits(), sysfs.bits());
+    assert_eq!(
+        hypercall,
+        sysfs,
+        "hypercall {:#x} vs sysfs {:#x}",
+        hypercall.bits(),
+        sysfs.bits()
+    );
 }
 
 #[test]
@@ -28,7 +34,11 @@ fn virtual_p2m_bit_is_as_expected() {
 #[test]
 fn dom0_sees_the_pv_dom0_bits() {
     let f = features::query(&dom0()).expect("XENVER_get_features");
-    for b in [Features::DOM0, Features::MMU_PT_UPDATE_PRESERVE_AD, Features::DIRECT_MAPPED] {
+    for b in [
+        Features::DOM0,
+        Features::MMU_PT_UPDATE_PRESERVE_AD,
+        Features::DIRECT_MAPPED,
+    ] {
         assert!(f.contains(b), "{b:?} missing from {:#010x}", f.bits());
     }
 }

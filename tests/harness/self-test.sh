@@ -1,0 +1,44 @@
+#!/bin/bash
+# Checks that the boot harness fails when it must, fast and with a reason:
+# a Xen panic, a dom0 kernel panic, a kernel module that does not load, a
+# dom0 program that fails, and a hang (timeout). Each case expects boot.sh's
+# exit status and the words of its one-line reason.
+# Usage: self-test.sh BUILD_DIR
+set -uo pipefail
+
+BUILD=$1
+HARNESS=$(dirname "$0")
+passed=0
+failed=0
+
+expect() {
+    local name=$1 want_rc=$2 want_reason=$3 limit=$4
+    shift 4
+    local start out rc took
+    start=$(date +%s)
+    out=$("$HARNESS/boot.sh" --build "$BUILD" "selftest-$name" "$@" 2>&1)
+    rc=$?
+    took=$(( $(date +%s) - start ))
+    local last
+    last=$(echo "$out" | grep "^BOOT selftest-$name: " | tail -n1)
+    if [ "$rc" = "$want_rc" ] && echo "$last" | grep -qE "$want_reason" && [ "$took" -le "$limit" ]; then
+        echo "test harness::$name ... ok (${took}s: $last)"
+        passed=$((passed + 1))
+    else
+        echo "test harness::$name ... FAILED (exit $rc in ${took}s, want $want_rc within ${limit}s matching /$want_reason/): $last"
+        failed=$((failed + 1))
+    fi
+}
+
+# Xen cannot build a dom0 in 1 MiB and panics before dom0 runs.
+expect xen-panic 2 'FAILED: Panic on CPU' 60 --xen-opts "dom0_mem=1M,max:1M" --run true
+# sysrq 'c' crashes the dom0 kernel on purpose.
+expect dom0-panic 2 'FAILED: Kernel panic' 90 --run 'echo c > /proc/sysrq-trigger'
+expect missing-module 2 'FAILED: kernel module no-such-module.ko failed to load' 90 \
+    --module no-such-module.ko --run true
+expect program-fails 1 'FAILED: a dom0 program failed' 90 --run false
+expect timeout 2 'FAILED: timeout after 30s' 45 --timeout 30 --run 'sleep 600'
+expect passes 0 'PASSED' 90 --run true
+
+echo "harness self-test: $passed passed, $failed failed"
+[ "$failed" = 0 ]
