@@ -17,7 +17,7 @@ TOOLS = $(BUILD)/bin/hv-feature $(BUILD)/bin/host-tests
 XEN_OPTS ?=
 
 .PHONY: all report deps xen-trees xen dom0-kernel initramfs images tools boot \
-        test lint cargo-test patch-check harness-test host-test clean
+        test lint cargo-test patch-check abi abi-test harness-test host-test clean
 
 all: report
 
@@ -56,8 +56,21 @@ tools: $(TOOLS)
 $(TOOLS) &: $(RUST_SRC) $(HARNESS)/build-tools.sh $(BUILD)/xen-patched/.extracted
 	@$(HARNESS)/build-tools.sh $(BUILD)
 
+# ---- Header ABI: pristine against patched -----------------------------------
+XEN_ABI = cargo run --release -q --locked -p xen-abi --
+abi: $(BUILD)/xen-patched/.extracted
+	@echo "abi: xen-abi diff build/xen-pristine build/xen-patched"
+	@$(XEN_ABI) diff $(BUILD)/xen-pristine $(BUILD)/xen-patched
+
+# The diff must be exactly the new feature bit on both ABIs, and both trees
+# must satisfy the invariants and their reference.size.
+abi-test: $(BUILD)/xen-patched/.extracted
+	$(XEN_ABI) diff $(BUILD)/xen-pristine $(BUILD)/xen-patched --expect XENFEAT_virtual_p2m=21
+	$(XEN_ABI) check $(BUILD)/xen-pristine
+	$(XEN_ABI) check $(BUILD)/xen-patched
+
 # ---- make: boot the patched Xen and print dom0's report --------------------
-report: images tools
+report: abi images tools
 	@$(BOOT) report --run 'hv-feature features' --run 'hv-feature info 0' \
 	    $(BUILD)/bin/hv-feature
 
@@ -67,7 +80,7 @@ boot: images tools
 	    --run 'hv-feature info 0' $(BUILD)/bin/hv-feature
 
 # ---- make test --------------------------------------------------------------
-test: lint cargo-test patch-check harness-test host-test
+test: lint cargo-test patch-check abi-test harness-test host-test
 
 lint: $(BUILD)/xen-patched/.extracted
 	cargo fmt --all --check

@@ -17,11 +17,14 @@ total_failed=0
 failures=()
 
 run_boot() {
-    local name=$1 xen=$2 opts=$3 run=$4 out
+    local name=$1 xen=$2 opts=$3 out
+    shift 3
+    local runs=()
+    for r in "$@"; do runs+=(--run "$r"); done
     out="$BUILD/logs/$name.out"
     mkdir -p "$BUILD/logs"
-    "$HARNESS/boot.sh" --build "$BUILD" --xen "$xen" --xen-opts "$opts" --timeout 240 \
-        --run "$run" "$name" "$BIN/host-tests" "$BIN/hv-feature" | tee "$out"
+    "$HARNESS/boot.sh" --build "$BUILD" --xen "$xen" --xen-opts "$opts" --timeout 300 \
+        "${runs[@]}" "$name" "$BIN/host-tests" "$BIN/hv-feature" | tee "$out"
     local rc=${PIPESTATUS[0]}
     local p f
     p=$(sed -n 's/^test result: .* \([0-9]*\) passed; \([0-9]*\) failed.*/\1/p' "$out" | awk '{s+=$1} END {print s+0}')

@@ -1,0 +1,95 @@
+//! Choosing the headers that compile for an ABI.
+//!
+//! All candidates are compiled together, `xen.h` first. The first header in which the
+//! compiler reports an error is dropped and recorded with that error (later errors may be
+//! its side effects), and the rest are compiled again, until the set compiles cleanly. An
+//! error outside the remaining headers (e.g. in a header only reached through another) is
+//! pinned down by compiling each header alone.
+
+use super::{header_of, Unit};
+use crate::error::Error;
+use crate::model::SkippedHeader;
+use clang::diagnostic::Severity;
+use clang::TranslationUnit;
+
+/// Compiler errors of a translation unit: (header or `None` when outside the public
+/// folder, message).
+fn errors(tu: &TranslationUnit<'_>, unit: &Unit<'_>) -> Vec<(Option<String>, String)> {
+    tu.get_diagnostics()
+        .iter()
+        .filter(|d| d.get_severity() >= Severity::Error)
+        .map(|d| (header_of(Some(d.get_location()), unit.public), d.get_text()))
+        .collect()
+}
+
+/// Splits `candidates` into the headers that compile together for the unit's ABI and the
+/// skipped ones.
+pub(crate) fn select(
+    unit: &Unit<'_>,
+    candidates: &[String],
+) -> Result<(Vec<String>, Vec<SkippedHeader>), Error> {
+    let mut included: Vec<String> = Vec::new();
+    if candidates.iter().any(|c| c == "xen.h") {
+        included.push("xen.h".to_string());
+    }
+    included.extend(candidates.iter().filter(|c| *c != "xen.h").cloned());
+    let mut skipped: Vec<SkippedHeader> = Vec::new();
+    let mut first_error = String::new();
+    loop {
+        if included.is_empty() {
+            return Err(Error::NothingCompiles {
+                path: unit.public.to_path_buf(),
+                abi: unit.abi,
+                first_error,
+            });
+        }
+        let tu = unit.parse(&included, "")?;
+        let errs = errors(&tu, unit);
+        if errs.is_empty() {
+            return Ok((included, skipped));
+        }
+        if first_error.is_empty() {
+            first_error = errs[0].1.clone();
+        }
+        // Only the first failing header is dropped per round: its side effects (e.g. macros
+        // it redefines) can be what breaks the headers after it.
+        let first_named = errs.iter().find_map(|(header, message)| {
+            let h = header.as_ref()?;
+            let pos = included.iter().position(|i| i == h)?;
+            Some((pos, message.clone()))
+        });
+        if let Some((pos, message)) = first_named {
+            let header = included.remove(pos);
+            skipped.push(SkippedHeader {
+                header,
+                error: message,
+            });
+        } else {
+            // The errors are in files we did not name: find the culprits one by one.
+            let mut keep = Vec::new();
+            let tried = included.len();
+            for h in included.drain(..) {
+                let tu = unit.parse(std::slice::from_ref(&h), "")?;
+                match errors(&tu, unit).into_iter().next() {
+                    None => keep.push(h),
+                    Some((_, message)) => skipped.push(SkippedHeader {
+                        header: h,
+                        error: message,
+                    }),
+                }
+            }
+            if keep.len() == tried {
+                return Err(Error::Parse {
+                    path: unit.public.to_path_buf(),
+                    abi: unit.abi,
+                    reason: format!(
+                        "every header compiles alone but not together ({}); \
+                         report this with the tree",
+                        errs[0].1
+                    ),
+                });
+            }
+            included = keep;
+        }
+    }
+}

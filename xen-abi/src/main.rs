@@ -1,0 +1,26 @@
+//! `xen-abi`: header ABI diff of two Xen trees (see `xen-abi --help`).
+
+use std::process::ExitCode;
+use xen_abi::cli;
+
+fn main() -> ExitCode {
+    let outcome = cli::parse_args(std::env::args().skip(1)).and_then(|options| {
+        let report = cli::run(&options.command)?;
+        Ok((options, report))
+    });
+    match outcome {
+        Ok((options, report)) => {
+            if options.json {
+                println!("{}", report.to_json());
+                eprintln!("{}", report.summary_line());
+            } else {
+                print!("{}", report.to_text());
+            }
+            ExitCode::from(cli::exit_status(&report) as u8)
+        }
+        Err(e) => {
+            eprintln!("xen-abi: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
