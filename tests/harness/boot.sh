@@ -134,6 +134,6 @@ elapsed=$(( $(date +%s) - start ))
 case "$status" in
     1) echo "BOOT $NAME: PASSED (${elapsed}s)"; exit 0 ;;
     3) fail "a dom0 program failed (see the VP2M-EXIT lines above and $LOG)" 1 ;;
-    5) fail "$(grep -a '^VP2M-FAIL' "$LOG" | head -n1 | tr -d '\r') (see $LOG)" ;;
+    5) fail "$(grep -a '^VP2M-FAIL' "$LOG" | head -n1 | tr -d '\r' | sed 's/^VP2M-FAIL: //') (see $LOG)" ;;
     *) fail "QEMU exited with status $status before dom0 reported (see $LOG)" ;;
 esac
