@@ -1,7 +1,7 @@
 //! The one error type of this crate. Each variant names the value that was
 //! wrong and, where a user can act, what to do.
 
-use crate::types::{DomId, Pfn};
+use crate::types::{DomId, Mfn, Pfn};
 
 /// Everything that can go wrong, from a missing device to a hostile guest.
 #[derive(Debug, thiserror::Error)]
@@ -86,6 +86,216 @@ pub enum Error {
         pfn: Pfn,
         /// The p2m's entry count.
         max_pfn: u64,
+    },
+    /// `p2m_cr3` has bits set outside the frame field (64-bit guests).
+    #[error("p2m_cr3 {cr3:#x} of domain {dom} has stray bits {stray:#x} outside the frame field")]
+    P2mCr3StrayBits {
+        /// The guest.
+        dom: DomId,
+        /// The guest's value.
+        cr3: u64,
+        /// The bits that must be clear.
+        stray: u64,
+    },
+    /// `p2m_cr3` names mfn 0 or an mfn above the host's maximum.
+    #[error("p2m_cr3 {cr3:#x} of domain {dom} names mfn {mfn}, which is 0 or above the host's maximum {max_mfn}")]
+    P2mCr3Frame {
+        /// The guest.
+        dom: DomId,
+        /// The guest's value.
+        cr3: u64,
+        /// The mfn it decodes to.
+        mfn: Mfn,
+        /// The host's largest mfn.
+        max_mfn: Mfn,
+    },
+    /// `p2m_vaddr` is not page aligned.
+    #[error("p2m_vaddr {vaddr:#x} of domain {dom} is not page aligned")]
+    P2mVaddrUnaligned {
+        /// The guest.
+        dom: DomId,
+        /// The guest's value.
+        vaddr: u64,
+    },
+    /// The list of `max_pfn` entries at `p2m_vaddr` wraps around the
+    /// address space.
+    #[error("p2m list of domain {dom} at {vaddr:#x} with {max_pfn:#x} entries overflows the address space")]
+    P2mListOverflow {
+        /// The guest.
+        dom: DomId,
+        /// The guest's `p2m_vaddr`.
+        vaddr: u64,
+        /// The guest's `max_pfn`.
+        max_pfn: u64,
+    },
+    /// A 64-bit guest's list starts or ends at a non-canonical address,
+    /// or spans the non-canonical gap.
+    #[error("p2m list of domain {dom} at {vaddr:#x}..={end:#x} is not canonical")]
+    P2mVaddrNonCanonical {
+        /// The guest.
+        dom: DomId,
+        /// First byte of the list.
+        vaddr: u64,
+        /// Last byte of the list.
+        end: u64,
+    },
+    /// A 64-bit guest's list overlaps Xen's hole
+    /// `0xffff800000000000..=0xffff87ffffffffff`.
+    #[error("p2m list of domain {dom} at {vaddr:#x}..={end:#x} overlaps the Xen hole 0xffff800000000000..=0xffff87ffffffffff")]
+    P2mVaddrXenHole {
+        /// The guest.
+        dom: DomId,
+        /// First byte of the list.
+        vaddr: u64,
+        /// Last byte of the list.
+        end: u64,
+    },
+    /// A 32-bit guest's list reaches Xen's area at `0xf5800000`.
+    #[error("p2m list of 32-bit domain {dom} at {vaddr:#x}..={end:#x} is not below {limit:#x}")]
+    P2mVaddrAbove32 {
+        /// The guest.
+        dom: DomId,
+        /// First byte of the list.
+        vaddr: u64,
+        /// Last byte of the list.
+        end: u64,
+        /// The first address the list must stay below.
+        limit: u64,
+    },
+    /// A page-table entry on the way to the list is not present.
+    #[error("level-{level} page-table entry {pte:#x} for vaddr {vaddr:#x} of domain {dom} is not present")]
+    PteNotPresent {
+        /// The guest.
+        dom: DomId,
+        /// Page-table level of the entry (1 = maps a leaf).
+        level: u8,
+        /// Virtual address the entry maps.
+        vaddr: u64,
+        /// The entry.
+        pte: u64,
+    },
+    /// A page-table entry on the way to the list maps a superpage (PSE),
+    /// which the list format does not allow.
+    #[error("level-{level} page-table entry {pte:#x} for vaddr {vaddr:#x} of domain {dom} has the superpage (PSE) bit set")]
+    PteSuperpage {
+        /// The guest.
+        dom: DomId,
+        /// Page-table level of the entry.
+        level: u8,
+        /// Virtual address the entry maps.
+        vaddr: u64,
+        /// The entry.
+        pte: u64,
+    },
+    /// A page-table entry names frame 0 or a frame above the host's
+    /// maximum.
+    #[error("level-{level} page-table entry {pte:#x} for vaddr {vaddr:#x} of domain {dom} names mfn {mfn}, which is 0 or above the host's maximum {max_mfn}")]
+    PteFrame {
+        /// The guest.
+        dom: DomId,
+        /// Page-table level of the entry.
+        level: u8,
+        /// Virtual address the entry maps.
+        vaddr: u64,
+        /// The entry.
+        pte: u64,
+        /// The frame it names.
+        mfn: Mfn,
+        /// The host's largest mfn.
+        max_mfn: Mfn,
+    },
+    /// `p2m_generation` stayed odd (an update in progress) on every
+    /// attempt.
+    #[error("p2m_generation of domain {dom} was odd ({generation:#x}: an update in progress) on all {attempts} attempts; the guest may be stuck mid-update, try again later")]
+    GenerationOdd {
+        /// The guest.
+        dom: DomId,
+        /// The last value seen.
+        generation: u64,
+        /// Attempts made.
+        attempts: u32,
+    },
+    /// The p2m changed during every attempt to read it.
+    #[error("p2m of domain {dom} changed during each of {attempts} reads (generation {first:#x} before, {last:#x} after the last one); the guest is changing its p2m too fast, try again later")]
+    GenerationUnstable {
+        /// The guest.
+        dom: DomId,
+        /// Generation before the last attempt.
+        first: u64,
+        /// Generation after the last attempt.
+        last: u64,
+        /// Attempts made.
+        attempts: u32,
+    },
+    /// A p2m entry does not round-trip through the M2P.
+    #[error("p2m of domain {dom} maps pfn {pfn} to mfn {mfn}, but the M2P says {m2p:?}")]
+    M2pMismatch {
+        /// The guest.
+        dom: DomId,
+        /// The pfn.
+        pfn: Pfn,
+        /// Its p2m entry.
+        mfn: Mfn,
+        /// What the M2P holds for `mfn` (`None`: beyond the M2P).
+        m2p: Option<Pfn>,
+    },
+    /// The linear list was asked for, but `p2m_cr3` is 0.
+    #[error("domain {dom} does not publish a linear p2m list (p2m_cr3 is 0)")]
+    ListNotPublished {
+        /// The guest.
+        dom: DomId,
+    },
+    /// The tree root is 0: the guest has not set up its p2m tree.
+    #[error("domain {dom} has not set up its p2m tree (pfn_to_mfn_frame_list_list is 0; linear list published: {list})")]
+    TreeNotSetUp {
+        /// The guest.
+        dom: DomId,
+        /// Whether the guest publishes the linear list instead.
+        list: bool,
+    },
+    /// The tree root is `~0`: the guest dropped its tree.
+    #[error("domain {dom} dropped its p2m tree (pfn_to_mfn_frame_list_list is ~0; linear list published: {list})")]
+    TreeDropped {
+        /// The guest.
+        dom: DomId,
+        /// Whether the guest publishes the linear list instead.
+        list: bool,
+    },
+    /// The tree root names an mfn above the host's maximum.
+    #[error("p2m tree root {root:#x} of domain {dom} is above the host's maximum mfn {max_mfn}")]
+    TreeRoot {
+        /// The guest.
+        dom: DomId,
+        /// The guest's `pfn_to_mfn_frame_list_list`.
+        root: u64,
+        /// The host's largest mfn.
+        max_mfn: Mfn,
+    },
+    /// `max_pfn` needs more root entries than one page holds.
+    #[error("max_pfn {max_pfn:#x} of domain {dom} exceeds what a 3-level p2m tree can describe ({capacity:#x} entries); read the linear list instead")]
+    TreeTooSmall {
+        /// The guest.
+        dom: DomId,
+        /// The guest's `max_pfn`.
+        max_pfn: u64,
+        /// Entries a tree of this width can describe.
+        capacity: u64,
+    },
+    /// An entry of the tree's root or mid pages is 0 or above the host's
+    /// maximum.
+    #[error("p2m tree {level} page entry {index} of domain {dom} is {value:#x}, which is 0 or above the host's maximum mfn {max_mfn}")]
+    TreeEntry {
+        /// The guest.
+        dom: DomId,
+        /// `"root"` (entries name mid pages) or `"mid"` (entries name
+        /// leaves).
+        level: &'static str,
+        /// Index of the entry (mid: counted over all mid pages).
+        index: u64,
+        /// The entry.
+        value: u64,
+        /// The host's largest mfn.
+        max_mfn: Mfn,
     },
 }
 
