@@ -72,7 +72,7 @@ abi-test: $(BUILD)/xen-patched/.extracted
 # ---- make: boot the patched Xen and print dom0's report --------------------
 report: abi images tools
 	@$(BOOT) report --run 'hv-feature features' --run 'hv-feature info 0' \
-	    $(BUILD)/bin/hv-feature
+	    --run 'hv-feature p2m 0' --run 'hv-feature verify 0' $(BUILD)/bin/hv-feature
 
 # Boot the patched Xen by hand with extra options.
 boot: images tools

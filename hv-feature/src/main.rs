@@ -5,6 +5,7 @@
 //! environment error (not dom0, module not loaded, interface mismatch).
 
 use hv_feature::features::{self, Features};
+use hv_feature::p2m::{self, Entry, EntryCounts, P2m, ReadOptions, SourcePref};
 use hv_feature::privcmd::Privcmd;
 use hv_feature::shared_info::{self, ArchSharedInfo};
 use hv_feature::{domain, DomId, Error};
@@ -14,15 +15,22 @@ use std::process::ExitCode;
 const USAGE: &str = "\
 usage: hv-feature [--json] COMMAND
 commands:
-  features        the features Xen reports to this domain, each bit named
-  info DOMID      the domain's shared_info p2m fields, decoded
-exit status: 0 success, 1 the domain's data failed a check, 2 usage or environment error";
+  features                    the features Xen reports to this domain, each bit named
+  info DOMID                  the domain's shared_info p2m fields, decoded
+  p2m DOMID [--source S]      read the domain's p2m (S: auto, list or tree; default auto:
+                              the linear list when published, else the tree) and summarise it
+  verify DOMID                check the linear list against the tree and the M2P, every pfn
+options:
+  --json                      one JSON object on stdout instead of text
+exit status: 0 success, 1 the domain's data failed a check (inconsistent or hostile p2m,
+generation kept changing), 2 usage or environment error";
 
 /// A failure and its exit status.
 enum Failure {
     Usage(String),
     Env(Error),
     Data(Error),
+    Inconsistent(String),
 }
 
 impl From<Error> for Failure {
@@ -42,6 +50,11 @@ fn main() -> ExitCode {
     let r = match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
         ["features"] => cmd_features(json),
         ["info", d] => parse_domid(d).and_then(|d| cmd_info(d, json)),
+        ["p2m", d] => parse_domid(d).and_then(|d| cmd_p2m(d, SourcePref::Auto, json)),
+        ["p2m", d, "--source", s] => {
+            parse_domid(d).and_then(|d| parse_source(s).and_then(|s| cmd_p2m(d, s, json)))
+        }
+        ["verify", d] => parse_domid(d).and_then(|d| cmd_verify(d, json)),
         ["-h"] | ["--help"] => {
             println!("{USAGE}");
             Ok(())
@@ -62,6 +75,10 @@ fn main() -> ExitCode {
             eprintln!("hv-feature: {e}");
             ExitCode::from(1)
         }
+        Err(Failure::Inconsistent(m)) => {
+            eprintln!("hv-feature: {m}");
+            ExitCode::from(1)
+        }
     }
 }
 
@@ -71,6 +88,138 @@ fn parse_domid(s: &str) -> Result<DomId, Failure> {
         .filter(|&d| d < 0x7ff0)
         .map(DomId)
         .ok_or_else(|| Failure::Usage(format!("DOMID must be a domain id below 0x7ff0, not {s:?}")))
+}
+
+fn parse_source(s: &str) -> Result<SourcePref, Failure> {
+    match s {
+        "auto" => Ok(SourcePref::Auto),
+        "list" => Ok(SourcePref::List),
+        "tree" => Ok(SourcePref::Tree),
+        _ => Err(Failure::Usage(format!(
+            "--source takes auto, list or tree, not {s:?}"
+        ))),
+    }
+}
+
+fn count_entries<B: hv_feature::Backend>(p: &P2m<B>) -> EntryCounts {
+    let mut c = EntryCounts::default();
+    for (_, e) in p.entries() {
+        match e {
+            Entry::Mfn(_) => c.valid += 1,
+            Entry::Invalid => c.invalid += 1,
+            Entry::Identity(_) => c.identity += 1,
+            Entry::Foreign(_) => c.foreign += 1,
+        }
+    }
+    c
+}
+
+fn cmd_p2m(dom: DomId, source: SourcePref, json: bool) -> Result<(), Failure> {
+    let pc = Privcmd::open()?;
+    let opts = ReadOptions {
+        source,
+        ..ReadOptions::default()
+    };
+    let p = P2m::read(&pc, dom, &opts)?;
+    let st = p.stats();
+    let counts = count_entries(&p);
+    if json {
+        let out = json!({
+            "domid": dom.0,
+            "guest_width": p.width().bytes(),
+            "source": p.source(),
+            "max_pfn": p.max_pfn(),
+            "generation": p.generation(),
+            "stats": st,
+            "entries": counts,
+        });
+        println!("{out}");
+    } else {
+        println!(
+            "domain {dom}: p2m read from the {:?} ({}-bit), max_pfn {:#x}, generation {}",
+            p.source(),
+            p.width().bytes() * 8,
+            p.max_pfn(),
+            p.generation()
+        );
+        println!(
+            "  map calls {} (walk {}), frames mapped {}, leaves {} ({} distinct), attempts {}",
+            st.map_calls,
+            st.walk_map_calls,
+            st.frames_mapped,
+            st.leaves,
+            st.distinct_leaves,
+            st.attempts
+        );
+        println!(
+            "  entries: {} valid, {} invalid, {} identity, {} foreign",
+            counts.valid, counts.invalid, counts.identity, counts.foreign
+        );
+    }
+    Ok(())
+}
+
+fn cmd_verify(dom: DomId, json: bool) -> Result<(), Failure> {
+    let pc = Privcmd::open()?;
+    let r = p2m::verify(&pc, dom, &ReadOptions::default())?;
+    if json {
+        let mut v = serde_json::to_value(&r).map_err(|e| {
+            Failure::Env(Error::Unexpected {
+                what: "JSON encoding failure",
+                value: e.line() as u64,
+            })
+        })?;
+        v["consistent"] = json!(r.consistent());
+        println!("{v}");
+    } else {
+        println!(
+            "domain {dom}: {}-bit, max_pfn {:#x}, generation {}, entries from the {:?}",
+            r.width.bytes() * 8,
+            r.max_pfn,
+            r.generation,
+            r.source
+        );
+        println!("  tree: {:?}", r.tree);
+        println!(
+            "  list vs tree: {} compared, {} differ{}",
+            r.list_tree_compared,
+            r.list_tree_mismatches,
+            r.first_list_tree_mismatch
+                .map(|p| format!(" (first at pfn {p})"))
+                .unwrap_or_default()
+        );
+        println!(
+            "  M2P round trip: {} checked, {} differ{}",
+            r.m2p_checked,
+            r.m2p_mismatches,
+            r.first_m2p_mismatch
+                .map(|m| format!(" (first: pfn {} -> mfn {} -> {:?})", m.pfn, m.mfn, m.m2p))
+                .unwrap_or_default()
+        );
+        println!(
+            "  entries: {} valid, {} invalid, {} identity, {} foreign",
+            r.entries.valid, r.entries.invalid, r.entries.identity, r.entries.foreign
+        );
+        println!(
+            "  map calls {}, frames mapped {}, attempts {}",
+            r.map_calls, r.frames_mapped, r.attempts
+        );
+        println!(
+            "verify: {}",
+            if r.consistent() {
+                "consistent"
+            } else {
+                "INCONSISTENT"
+            }
+        );
+    }
+    if r.consistent() {
+        Ok(())
+    } else {
+        Err(Failure::Inconsistent(format!(
+            "domain {dom}: list, tree and M2P disagree"
+        )))
+    }
 }
 
 fn cmd_features(json: bool) -> Result<(), Failure> {

@@ -37,3 +37,6 @@ mod features;
 
 #[cfg(test)]
 mod dom0;
+
+#[cfg(test)]
+mod p2m;
