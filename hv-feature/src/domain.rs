@@ -230,3 +230,16 @@ pub fn map_m2p<B: Backend>(b: &B, max_mfn: Mfn) -> Result<M2p<B::Map>, Error> {
         entries: entries.min(max_mfn.0 + 1),
     })
 }
+
+/// Sets the domain's maximum reservation (`XEN_DOMCTL_max_mem`), in KiB:
+/// what `xl mem-max` does. A domain can only grow up to it.
+pub fn set_max_mem<B: Backend>(b: &B, dom: DomId, max_kb: u64) -> Result<(), Error> {
+    domctl(
+        b,
+        "domctl max_mem",
+        xen_sys::XEN_DOMCTL_max_mem,
+        dom,
+        &max_kb.to_le_bytes(),
+    )?;
+    Ok(())
+}

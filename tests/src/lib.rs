@@ -40,3 +40,6 @@ mod dom0;
 
 #[cfg(test)]
 mod p2m;
+
+#[cfg(test)]
+mod balloon;
