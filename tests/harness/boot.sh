@@ -14,6 +14,12 @@
 #   --timeout SECS    hard limit for the whole boot (default: 300)
 #   --module FILE.ko  an extra kernel module for init to load (repeatable)
 #   --kvm             use KVM; only honoured when the host CPU has VMX/SVM
+#   --disk IMAGE      boot dom0 from this root file system (rootfs.sh's
+#                     rootfs.ext4, attached as a virtio disk through a QEMU
+#                     snapshot, so the image never changes) instead of the
+#                     busybox initramfs; its first stage is
+#                     $BUILD/images/initrd-rootfs.cpio.gz
+#   --mem MB          QEMU's memory (default: 1024; a domU needs more)
 # Exit status: 0 every dom0 program passed; 1 a program failed; 2 the boot
 # itself failed (panic, missing module, timeout, QEMU error).
 set -uo pipefail
@@ -23,6 +29,8 @@ XEN=""
 XEN_OPTS=""
 TIMEOUT=300
 KVM=0
+DISK=""
+MEM=1024
 RUNS=()
 MODULES=()
 PROGRAMS=()
@@ -36,6 +44,8 @@ while [ $# -gt 0 ]; do
         --timeout) TIMEOUT=$2; shift 2 ;;
         --module) MODULES+=("$2"); shift 2 ;;
         --kvm) KVM=1; shift ;;
+        --disk) DISK=$2; shift 2 ;;
+        --mem) MEM=$2; shift 2 ;;
         --) shift; break ;;
         -*) echo "boot: unknown option $1" >&2; exit 2 ;;
         *) if [ -z "${NAME:-}" ]; then NAME=$1; else PROGRAMS+=("$1"); fi; shift ;;
@@ -46,8 +56,15 @@ XEN=${XEN:-$BUILD/images/xen-patched}
 PROGRAMS+=("$@")
 
 fail() { echo "BOOT $NAME: FAILED: $1"; exit "${2:-2}"; }
-for f in "$XEN" "$BUILD/images/vmlinuz" "$BUILD/images/initrd-base.cpio.gz"; do
-    [ -f "$f" ] || fail "$f missing; run 'make images'"
+BASE="$BUILD/images/initrd-base.cpio.gz"
+DRIVE=()
+if [ -n "$DISK" ]; then
+    BASE="$BUILD/images/initrd-rootfs.cpio.gz"
+    [ -f "$DISK" ] || fail "$DISK missing; run 'make rootfs'"
+    DRIVE=(-drive "file=$(realpath "$DISK"),format=raw,if=virtio,snapshot=on")
+fi
+for f in "$XEN" "$BUILD/images/vmlinuz" "$BASE"; do
+    [ -f "$f" ] || fail "$f missing; run 'make images'${DISK:+ and 'make rootfs'}"
 done
 
 WORK="$BUILD/boot/$NAME"
@@ -61,7 +78,7 @@ printf '%s\n' "${RUNS[@]}" > "$WORK/root/vp2m/run-list"
 [ ${#MODULES[@]} -eq 0 ] || printf '%s\n' "${MODULES[@]}" > "$WORK/root/vp2m/modules"
 (cd "$WORK/root" && find . | sort | cpio -o -H newc --quiet -R 0:0) | gzip -1 > "$WORK/overlay.cpio.gz"
 # Linux unpacks concatenated cpio archives in order: base, then overlay.
-cat "$BUILD/images/initrd-base.cpio.gz" "$WORK/overlay.cpio.gz" > "$WORK/initrd.gz"
+cat "$BASE" "$WORK/overlay.cpio.gz" > "$WORK/initrd.gz"
 
 ACCEL="tcg"
 if [ "$KVM" = 1 ]; then
@@ -73,16 +90,18 @@ if [ "$KVM" = 1 ]; then
 fi
 
 XEN_CMDLINE="console=com1 loglvl=all guest_loglvl=all noreboot dom0_mem=512M,max:768M smap=0 smep=0 $XEN_OPTS"
-echo "BOOT $NAME: $(basename "$XEN") [$XEN_CMDLINE] accel=$ACCEL, log $LOG"
+extra="${DISK:+, disk $DISK}"
+[ "$MEM" = 1024 ] || extra="$extra, $MEM MiB"
+echo "BOOT $NAME: $(basename "$XEN") [$XEN_CMDLINE] accel=$ACCEL$extra, log $LOG"
 
 # QEMU copies -kernel/-initrd file names into the module command lines, so
 # run it from the boot folder with short names.
 cp "$XEN" "$WORK/xen"
 cp "$BUILD/images/vmlinuz" "$WORK/vmlinuz"
 (
-    cd "$WORK" && exec qemu-system-x86_64 -accel "$ACCEL" -cpu max -m 1024 -smp 2 \
+    cd "$WORK" && exec qemu-system-x86_64 -accel "$ACCEL" -cpu max -m "$MEM" -smp 2 \
         -nographic -no-reboot -serial stdio -monitor none \
-        -device isa-debug-exit,iobase=0xf4,iosize=0x04 \
+        -device isa-debug-exit,iobase=0xf4,iosize=0x04 "${DRIVE[@]}" \
         -kernel xen -append "$XEN_CMDLINE" \
         -initrd "vmlinuz console=hvc0 earlyprintk=xen,initrd.gz"
 ) > "$LOG" 2>&1 < /dev/null &
