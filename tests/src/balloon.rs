@@ -71,6 +71,7 @@ fn valid_entries(p: &P2m<hv_feature::privcmd::Privcmd>) -> u64 {
 }
 
 #[test]
+#[ignore = "grows dom0 by 192 MiB past its maximum; run with --ignored on a disposable host (make test does)"]
 fn growing_dom0_adds_p2m_pages_and_bumps_the_generation_evenly() {
     let pc = dom0();
     let opts = ReadOptions {
@@ -112,6 +113,7 @@ fn growing_dom0_adds_p2m_pages_and_bumps_the_generation_evenly() {
 }
 
 #[test]
+#[ignore = "grows dom0 by 64 MiB past its maximum; run with --ignored on a disposable host (make test does)"]
 fn reads_while_ballooning_are_consistent_or_fail_as_changed() {
     let done = AtomicBool::new(false);
     let opts = ReadOptions {

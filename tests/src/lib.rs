@@ -1,6 +1,9 @@
 //! Tests that need a Xen dom0, run on the real hypervisor.
 //!
-//! On a Xen host: `cargo test -p xen-host-tests` (as root in dom0).
+//! On a Xen host: `cargo test -p xen-host-tests` (as root in dom0). The
+//! ballooning tests change dom0's memory (they raise its maximum and grow
+//! it by 192 MiB), so they are `#[ignore]`d: run them with `-- --ignored`
+//! on a host you can spare; `make test` does, in its own boot.
 //! `make test` builds them as a static binary and runs them inside the QEMU
 //! dom0 on the patched Xen, once per boot configuration. Elsewhere they
 //! refuse: every test fails with a message saying it needs a Xen dom0.
