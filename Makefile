@@ -17,7 +17,7 @@ TOOLS = $(BUILD)/bin/hv-feature $(BUILD)/bin/host-tests
 XEN_OPTS ?=
 
 .PHONY: all report deps xen-trees xen dom0-kernel initramfs images tools boot \
-        test lint cargo-test patch-check abi abi-test harness-test host-test clean \
+        test lint cargo-test patch-check abi abi-test fuzz fuzz-long bench harness-test host-test clean \
         rootfs domu-test
 
 all: report
@@ -88,7 +88,7 @@ boot: images tools
 	    --run 'hv-feature info 0' $(BUILD)/bin/hv-feature
 
 # ---- make test --------------------------------------------------------------
-test: lint cargo-test patch-check abi-test harness-test host-test
+test: lint cargo-test patch-check abi-test fuzz harness-test host-test
 
 lint: $(BUILD)/xen-patched/.extracted
 	cargo fmt --all --check
@@ -99,6 +99,20 @@ cargo-test: $(BUILD)/xen-patched/.extracted
 
 patch-check: $(IMAGES)/xen-patched $(IMAGES)/xen-pristine
 	@$(HARNESS)/patch-check.sh $(BUILD) xen-patches
+
+# Coverage-guided fuzzing of the p2m reader on simulated hostile guests
+# (cargo-fuzz, installed under $(BUILD)/tools on first use). `fuzz` is the
+# short run of `make test`; `fuzz-long` the documented long one.
+FUZZ_SECONDS ?= 30
+fuzz:
+	@$(HARNESS)/fuzz.sh $(FUZZ_SECONDS)
+
+fuzz-long:
+	@$(HARNESS)/fuzz.sh --keep-corpus 1800
+
+# Throughput, map calls and peak memory of the reader (figures in README).
+bench:
+	cargo bench --locked -p hv-feature --bench p2m_walk
 
 # The harness itself fails fast and says why (panics, module, timeout).
 harness-test: images

@@ -385,19 +385,41 @@ fn pte_slot_ro(mem: &Memory, g: &Guest, va: u64, level: u32) -> Result<(u64, usi
     Ok((table, index(va, level) as usize * 8))
 }
 
-fn leaf_va(g: &Guest, k: u64) -> u64 {
-    g.layout.vaddr + k * PAGE_SIZE as u64
+/// Virtual address of leaf `k`; leaves past the list's capacity are
+/// refused (found by fuzzing: a pfn past a hostile `max_pfn` overflowed).
+fn leaf_va(g: &Guest, k: u64) -> Result<u64, SimError> {
+    if k >= g.layout.capacity / g.geo.fpp {
+        return Err(SimError::BadConfig("leaf beyond the list"));
+    }
+    Ok(g.layout.vaddr + k * PAGE_SIZE as u64)
 }
 
 /// The frame the list maps for leaf `k`, as the guest's tables say.
 fn leaf_frame(mem: &Memory, g: &Guest, k: u64) -> Result<u64, SimError> {
-    let va = leaf_va(g, k);
+    let va = leaf_va(g, k)?;
     let (t, off) = pte_slot_ro(mem, g, va, 1)?;
     let e = mem.read_word(t, off, 8).ok_or(SimError::NoSuchFrame(t))?;
     if e & 1 == 0 {
         return Err(SimError::NotMapped(va));
     }
     Ok((e & FRAME_MASK) >> 12)
+}
+
+/// `ranges` sorted, without empty ones, overlapping ones merged: the
+/// leaf classification counts identity pfns by summing overlaps, which
+/// must not count a pfn twice (found by fuzzing: two overlapping ranges
+/// made every leaf they share a page of its own).
+fn merged(ranges: &[Range<u64>]) -> Vec<Range<u64>> {
+    let mut v: Vec<Range<u64>> = ranges.iter().filter(|r| r.start < r.end).cloned().collect();
+    v.sort_by_key(|r| r.start);
+    let mut out: Vec<Range<u64>> = Vec::with_capacity(v.len());
+    for r in v {
+        match out.last_mut() {
+            Some(last) if r.start <= last.end => last.end = last.end.max(r.end),
+            _ => out.push(r),
+        }
+    }
+    out
 }
 
 /// Builds a guest into `s`.
@@ -466,7 +488,7 @@ fn build(s: &mut State, spec: &GuestSpec) -> Result<(), SimError> {
         },
         tree_covered: 0,
         ram: BTreeMap::new(),
-        identity: spec.identity.clone(),
+        identity: merged(&spec.identity),
         foreign: BTreeMap::new(),
         overrides: BTreeMap::new(),
     };
@@ -514,7 +536,7 @@ fn build(s: &mut State, spec: &GuestSpec) -> Result<(), SimError> {
                     (mem.alloc_with(id, |p| *p = page)?, LEAF_RW)
                 }
             };
-            let (t, off) = pte_slot(mem, &g, leaf_va(&g, k), 1, true)?;
+            let (t, off) = pte_slot(mem, &g, leaf_va(&g, k)?, 1, true)?;
             mem.write_word(t, off, 8, (leaf << 12) | flags)?;
         }
     }
@@ -535,7 +557,7 @@ fn build(s: &mut State, spec: &GuestSpec) -> Result<(), SimError> {
             let covered = capacity.min(geo.fpp * geo.mid_pfns());
             for c in 0..covered / geo.mid_pfns() {
                 let k0 = c * geo.fpp;
-                let (l1, _) = pte_slot_ro(mem, &g, leaf_va(&g, k0), 1)?;
+                let (l1, _) = pte_slot_ro(mem, &g, leaf_va(&g, k0)?, 1)?;
                 if l1 == missing_l1 || l1 == identity_l1 {
                     continue;
                 }
@@ -723,10 +745,7 @@ impl SimHost {
         let va = {
             let s = self.read();
             let g = guest(&s.domains, dom)?;
-            if k >= g.layout.capacity / g.geo.fpp {
-                return Err(SimError::BadConfig("leaf beyond the list"));
-            }
-            leaf_va(g, k)
+            leaf_va(g, k)?
         };
         self.write(|s| {
             let g = guest(&s.domains, dom)?;

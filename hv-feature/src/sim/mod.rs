@@ -25,6 +25,7 @@
 //! assert_eq!(dom, DomId(1));
 //! ```
 
+pub mod fuzz;
 mod guest;
 mod map;
 mod memory;
