@@ -118,7 +118,7 @@ bench:
 harness-test: images
 	@$(HARNESS)/self-test.sh $(BUILD)
 
-host-test: images tools
+host-test: images tools rootfs
 	@$(HARNESS)/host-test.sh $(BUILD)
 
 # Boot dom0 from the rootfs, create PV domUs with `xl create` and read their

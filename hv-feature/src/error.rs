@@ -297,6 +297,92 @@ pub enum Error {
         /// The host's largest mfn.
         max_mfn: Mfn,
     },
+
+    // ---- Dump-core files (`hv-feature core`): every number in the file
+    // is hostile. `CoreIo` and `CoreNotPv` are environment errors (the file
+    // cannot be read, or is a dump of a guest kind without a guest p2m);
+    // the others are data errors.
+    /// The core file cannot be opened or read.
+    #[error("cannot read core file {path:?}: {source}")]
+    CoreIo {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The core file is the dump of a guest without a guest-maintained p2m.
+    #[error("the core file is not the dump of a PV guest: {why}")]
+    CoreNotPv {
+        /// What shows it.
+        why: &'static str,
+    },
+    /// The ELF header or a section header of a core file is malformed.
+    #[error("not a valid Xen dump-core file: bad {what} {value:#x}")]
+    CoreFormat {
+        /// The field.
+        what: &'static str,
+        /// Its value.
+        value: u64,
+    },
+    /// A section of a core file is out of bounds or of the wrong size.
+    #[error("core file section {name} (offset {offset:#x}, size {size:#x}, file length {file_len:#x}) {what}")]
+    CoreSection {
+        /// The section's name.
+        name: &'static str,
+        /// What is wrong with it.
+        what: &'static str,
+        /// Its `sh_offset`.
+        offset: u64,
+        /// Its `sh_size`.
+        size: u64,
+        /// The file's length.
+        file_len: u64,
+    },
+    /// A section a PV guest's core must have is missing.
+    #[error("core file has no {name} section")]
+    CoreMissingSection {
+        /// The section's name.
+        name: &'static str,
+    },
+    /// A note of `.note.Xen` is malformed.
+    #[error("core file .note.Xen: bad {what} {value:#x}")]
+    CoreNote {
+        /// What is wrong.
+        what: &'static str,
+        /// The value.
+        value: u64,
+    },
+    /// A note the format requires is missing.
+    #[error("core file .note.Xen has no {note} note")]
+    CoreMissingNote {
+        /// The note type's name.
+        note: &'static str,
+    },
+    /// An entry of `.xen_p2m` is malformed.
+    #[error("core file .xen_p2m entry {index} {{pfn {pfn:#x}, gmfn {gmfn:#x}}} {what}")]
+    CoreP2mEntry {
+        /// The entry's index.
+        index: u64,
+        /// Its pfn.
+        pfn: u64,
+        /// Its gmfn.
+        gmfn: u64,
+        /// What is wrong.
+        what: &'static str,
+    },
+    /// The guest's page tables (or p2m) name a frame the dump does not
+    /// hold.
+    #[error(
+        "frame {mfn:#x} (entry {index} of a batch of {count}) is not in the core file's .xen_p2m"
+    )]
+    CoreFrameMissing {
+        /// The frame.
+        mfn: u64,
+        /// Its index in the batch.
+        index: usize,
+        /// Frames in the batch.
+        count: usize,
+    },
 }
 
 impl Error {
@@ -315,6 +401,8 @@ impl Error {
                 | Error::NotPv(_)
                 | Error::BadGuestWidth { .. }
                 | Error::Unexpected { .. }
+                | Error::CoreIo { .. }
+                | Error::CoreNotPv { .. }
         )
     }
 }

@@ -7,11 +7,15 @@
 //! - [`p2m`]: the hardened reader of the linear list and the 3-level tree,
 //!   guarded by `p2m_generation`.
 //!
+//! - [`core`]: an `xl dump-core` file as a backend, and its p2m rebuilt from
+//!   the dump's own `shared_info` and page tables, checked against `.xen_p2m`.
+//!
 //! Every operation is written once against [`backend::Backend`]:
 //! [`privcmd::Privcmd`] on a real dom0, [`sim::SimHost`] on simulated
-//! machine memory.
+//! machine memory, [`core::CoreFile`] on a dump.
 
 pub mod backend;
+pub mod core;
 pub mod domain;
 pub mod error;
 pub mod features;

@@ -1,15 +1,18 @@
-//! `hv-feature`: query Xen's features and read a PV guest's p2m from dom0.
+//! `hv-feature`: query Xen's features and read a PV guest's p2m from dom0,
+//! or from an `xl dump-core` file (`core`, which needs no Xen).
 //!
 //! Exit status: 0 success; 1 the domain's data failed a check (an
 //! inconsistent or hostile p2m, a generation that kept changing); 2 usage or
 //! environment error (not dom0, module not loaded, interface mismatch).
 
+use hv_feature::core::CoreFile;
 use hv_feature::features::{self, Features};
 use hv_feature::p2m::{self, Entry, EntryCounts, P2m, ReadOptions, SourcePref};
 use hv_feature::privcmd::Privcmd;
 use hv_feature::shared_info::{self, ArchSharedInfo};
 use hv_feature::{domain, DomId, Error};
 use serde_json::json;
+use std::path::Path;
 use std::process::ExitCode;
 
 const USAGE: &str = "\
@@ -20,10 +23,14 @@ commands:
   p2m DOMID [--source S]      read the domain's p2m (S: auto, list or tree; default auto:
                               the linear list when published, else the tree) and summarise it
   verify DOMID                check the linear list against the tree and the M2P, every pfn
+  core FILE [--source S]      rebuild the p2m of the PV guest dumped in FILE (`xl dump-core`)
+                              from the dump's shared_info and page tables (S: list, the
+                              default, auto or tree) and compare it with the dump's .xen_p2m
 options:
   --json                      one JSON object on stdout instead of text
 exit status: 0 success, 1 the domain's data failed a check (inconsistent or hostile p2m,
-generation kept changing), 2 usage or environment error";
+generation kept changing; core: a malformed or hostile dump, or a p2m that disagrees with
+.xen_p2m), 2 usage or environment error (core: the file cannot be read)";
 
 /// A failure and its exit status.
 enum Failure {
@@ -55,6 +62,8 @@ fn main() -> ExitCode {
             parse_domid(d).and_then(|d| parse_source(s).and_then(|s| cmd_p2m(d, s, json)))
         }
         ["verify", d] => parse_domid(d).and_then(|d| cmd_verify(d, json)),
+        ["core", f] => cmd_core(f, SourcePref::List, json),
+        ["core", f, "--source", s] => parse_source(s).and_then(|s| cmd_core(f, s, json)),
         ["-h"] | ["--help"] => {
             println!("{USAGE}");
             Ok(())
@@ -218,6 +227,92 @@ fn cmd_verify(dom: DomId, json: bool) -> Result<(), Failure> {
     } else {
         Err(Failure::Inconsistent(format!(
             "domain {dom}: list, tree and M2P disagree"
+        )))
+    }
+}
+
+fn cmd_core(path: &str, source: SourcePref, json: bool) -> Result<(), Failure> {
+    let core = CoreFile::open(Path::new(path))?;
+    let r = hv_feature::core::compare(&core, source)?;
+    if json {
+        let mut v = serde_json::to_value(&r).map_err(|e| {
+            Failure::Env(Error::Unexpected {
+                what: "JSON encoding failure",
+                value: e.line() as u64,
+            })
+        })?;
+        v["file"] = json!(path);
+        v["agree"] = json!(r.agree());
+        println!("{v}");
+    } else {
+        let a = &r.arch;
+        let tree = match a.pfn_to_mfn_frame_list_list {
+            0 => "not set up".to_string(),
+            v if v == p2m::all_ones(r.width) => "~0 (dropped)".to_string(),
+            v => format!("{v:#x}"),
+        };
+        println!(
+            "core {path}: {}-bit PV guest, Xen {}, {} vcpu(s), {} pages dumped (nr_pages {})",
+            r.width.bytes() * 8,
+            r.xen_version,
+            r.nr_vcpus,
+            r.dumped_pages,
+            r.nr_pages
+        );
+        println!(
+            "  shared_info: max_pfn {:#x}, tree {tree}, p2m_cr3 {:#x}, p2m_vaddr {:#x}, generation {}",
+            a.max_pfn, a.p2m_cr3, a.p2m_vaddr, a.p2m_generation
+        );
+        let st = &r.stats;
+        println!(
+            "core: p2m read from the {:?} ({}-bit), max_pfn {:#x}, generation {}",
+            r.source,
+            r.width.bytes() * 8,
+            r.max_pfn,
+            st.generation
+        );
+        println!(
+            "  map calls {} (walk {}), frames mapped {}, leaves {} ({} distinct), attempts {}",
+            st.map_calls,
+            st.walk_map_calls,
+            st.frames_mapped,
+            st.leaves,
+            st.distinct_leaves,
+            st.attempts
+        );
+        println!(
+            "  entries: {} valid, {} invalid, {} identity, {} foreign",
+            r.entries.valid, r.entries.invalid, r.entries.identity, r.entries.foreign
+        );
+        println!(
+            "  .xen_p2m: {} compared, {} differ, {} beyond nr_pages",
+            r.compared, r.mismatches, r.beyond_nr_pages
+        );
+        for m in &r.first_mismatches {
+            println!(
+                "    pfn {}: .xen_p2m {}, rebuilt {}",
+                m.pfn,
+                m.dumped
+                    .map_or("(not dumped)".to_string(), |g| g.to_string()),
+                m.rebuilt
+                    .map_or("(beyond max_pfn)".to_string(), |e| format!("{e:?}"))
+            );
+        }
+        println!(
+            "core: {}",
+            if r.agree() {
+                "agrees with .xen_p2m"
+            } else {
+                "DISAGREES with .xen_p2m"
+            }
+        );
+    }
+    if r.agree() {
+        Ok(())
+    } else {
+        Err(Failure::Inconsistent(format!(
+            "core {path}: the p2m rebuilt from the dump's page tables disagrees with .xen_p2m on {} pfns",
+            r.mismatches
         )))
     }
 }

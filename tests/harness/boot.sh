@@ -20,6 +20,9 @@
 #                     busybox initramfs; its first stage is
 #                     $BUILD/images/initrd-rootfs.cpio.gz
 #   --mem MB          QEMU's memory (default: 1024; a domU needs more)
+#   --scratch FILE    attach FILE (created or reused as is) as a second,
+#                     writable raw virtio disk (/dev/vdb with --disk): a way
+#                     to carry files out of dom0, e.g. a dump-core fixture
 # Exit status: 0 every dom0 program passed; 1 a program failed; 2 the boot
 # itself failed (panic, missing module, timeout, QEMU error).
 set -uo pipefail
@@ -31,6 +34,7 @@ TIMEOUT=300
 KVM=0
 DISK=""
 MEM=1024
+SCRATCH=""
 RUNS=()
 MODULES=()
 PROGRAMS=()
@@ -46,6 +50,7 @@ while [ $# -gt 0 ]; do
         --kvm) KVM=1; shift ;;
         --disk) DISK=$2; shift 2 ;;
         --mem) MEM=$2; shift 2 ;;
+        --scratch) SCRATCH=$2; shift 2 ;;
         --) shift; break ;;
         -*) echo "boot: unknown option $1" >&2; exit 2 ;;
         *) if [ -z "${NAME:-}" ]; then NAME=$1; else PROGRAMS+=("$1"); fi; shift ;;
@@ -62,6 +67,10 @@ if [ -n "$DISK" ]; then
     BASE="$BUILD/images/initrd-rootfs.cpio.gz"
     [ -f "$DISK" ] || fail "$DISK missing; run 'make rootfs'"
     DRIVE=(-drive "file=$(realpath "$DISK"),format=raw,if=virtio,snapshot=on")
+fi
+if [ -n "$SCRATCH" ]; then
+    [ -f "$SCRATCH" ] || fail "scratch disk $SCRATCH missing (create it with truncate -s SIZE)"
+    DRIVE+=(-drive "file=$(realpath "$SCRATCH"),format=raw,if=virtio")
 fi
 for f in "$XEN" "$BUILD/images/vmlinuz" "$BASE"; do
     [ -f "$f" ] || fail "$f missing; run 'make images'${DISK:+ and 'make rootfs'}"

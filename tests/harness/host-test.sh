@@ -8,6 +8,10 @@
 #                           dom0=virt-p2m: dom0 drops its tree (~0) and the
 #                           reader takes the list alone
 #   patched-balloon         dom0 grows past its maximum: Linux adds p2m pages
+#   patched-domu            dom0 from the rootfs disk with Debian's toolstack;
+#                           a PV domU made with xl (SIF_VIRT_P2M_4TOOLS, so
+#                           it drops its tree): its list, xl dump-core read
+#                           back by hv-feature core, xl save/restore, xl mem-set
 # Prints every test's line, and at the end the summed counts.
 # Usage: host-test.sh BUILD_DIR
 set -uo pipefail
@@ -18,6 +22,9 @@ BIN="$BUILD/bin"
 total_passed=0
 total_failed=0
 failures=()
+# Extra boot.sh options and the time limit for the next run_boot.
+BOOT_ARGS=()
+BOOT_TIMEOUT=300
 
 run_boot() {
     local name=$1 xen=$2 opts=$3 out
@@ -26,8 +33,8 @@ run_boot() {
     for r in "$@"; do runs+=(--run "$r"); done
     out="$BUILD/logs/$name.out"
     mkdir -p "$BUILD/logs"
-    "$HARNESS/boot.sh" --build "$BUILD" --xen "$xen" --xen-opts "$opts" --timeout 300 \
-        "${runs[@]}" "$name" "$BIN/host-tests" "$BIN/hv-feature" | tee "$out"
+    "$HARNESS/boot.sh" --build "$BUILD" --xen "$xen" --xen-opts "$opts" --timeout "$BOOT_TIMEOUT" \
+        "${BOOT_ARGS[@]}" "${runs[@]}" "$name" "$BIN/host-tests" "$BIN/hv-feature" | tee "$out"
     local rc=${PIPESTATUS[0]}
     local p f
     p=$(sed -n 's/^test result: .* \([0-9]*\) passed; \([0-9]*\) failed.*/\1/p' "$out" | awk '{s+=$1} END {print s+0}')
@@ -54,6 +61,14 @@ run_boot pristine "$BUILD/images/xen-pristine" "" \
 # The two options are independent: one boot checks both.
 run_boot patched-no-bit-dom0-virt-p2m "$BUILD/images/xen-patched" "virtual-p2m=no dom0=virt-p2m" \
     "VP2M_EXPECT_VIRTUAL_P2M=0 VP2M_EXPECT_DOM0_TREE=dropped $T"
+# The domU (96 MiB); the tests dump, balloon, save and restore it.
+BOOT_ARGS=(--disk "$BUILD/images/rootfs.ext4" --mem 1536)
+BOOT_TIMEOUT=1200
+run_boot patched-domu "$BUILD/images/xen-patched" "" \
+    "vp2m-domu-start --sif-virt-p2m vp2m-domu memory=96" \
+    "VP2M_DOMU=vp2m-domu $T --ignored domu::"
+BOOT_ARGS=()
+BOOT_TIMEOUT=300
 
 echo
 for f in "${failures[@]}"; do echo "host-test: FAILED $f"; done

@@ -3,7 +3,10 @@
 //! On a Xen host: `cargo test -p xen-host-tests` (as root in dom0). The
 //! ballooning tests change dom0's memory (they raise its maximum and grow
 //! it by 192 MiB), so they are `#[ignore]`d: run them with `-- --ignored`
-//! on a host you can spare; `make test` does, in its own boot.
+//! on a host you can spare; `make test` does, in its own boot. So are the
+//! domU tests (`domu::`): they need a PV domU named by `VP2M_DOMU`, which
+//! they dump, save, restore and balloon; `make test` creates one in a boot
+//! with Debian's toolstack.
 //! `make test` builds them as a static binary and runs them inside the QEMU
 //! dom0 on the patched Xen, once per boot configuration. Elsewhere they
 //! refuse: every test fails with a message saying it needs a Xen dom0.
@@ -46,3 +49,6 @@ mod p2m;
 
 #[cfg(test)]
 mod balloon;
+
+#[cfg(test)]
+mod domu;
