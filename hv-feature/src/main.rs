@@ -7,7 +7,7 @@
 
 use hv_feature::core::CoreFile;
 use hv_feature::features::{self, Features};
-use hv_feature::p2m::{self, Entry, EntryCounts, P2m, ReadOptions, SourcePref};
+use hv_feature::p2m::{self, EntryCounts, P2m, ReadOptions, SourcePref};
 use hv_feature::privcmd::Privcmd;
 use hv_feature::shared_info::{self, ArchSharedInfo};
 use hv_feature::{domain, DomId, Error};
@@ -110,19 +110,6 @@ fn parse_source(s: &str) -> Result<SourcePref, Failure> {
     }
 }
 
-fn count_entries<B: hv_feature::Backend>(p: &P2m<B>) -> EntryCounts {
-    let mut c = EntryCounts::default();
-    for (_, e) in p.entries() {
-        match e {
-            Entry::Mfn(_) => c.valid += 1,
-            Entry::Invalid => c.invalid += 1,
-            Entry::Identity(_) => c.identity += 1,
-            Entry::Foreign(_) => c.foreign += 1,
-        }
-    }
-    c
-}
-
 fn cmd_p2m(dom: DomId, source: SourcePref, json: bool) -> Result<(), Failure> {
     let pc = Privcmd::open()?;
     let opts = ReadOptions {
@@ -131,7 +118,7 @@ fn cmd_p2m(dom: DomId, source: SourcePref, json: bool) -> Result<(), Failure> {
     };
     let p = P2m::read(&pc, dom, &opts)?;
     let st = p.stats();
-    let counts = count_entries(&p);
+    let counts = EntryCounts::tally(p.entries().map(|(_, e)| e));
     if json {
         let out = json!({
             "domid": dom.0,

@@ -25,6 +25,15 @@ pub struct EntryCounts {
 }
 
 impl EntryCounts {
+    /// Counts entries by kind.
+    pub fn tally(entries: impl IntoIterator<Item = Entry>) -> EntryCounts {
+        let mut c = EntryCounts::default();
+        for e in entries {
+            c.add(e, 1);
+        }
+        c
+    }
+
     fn add(&mut self, e: Entry, times: u64) {
         match e {
             Entry::Mfn(_) => self.valid += times,
