@@ -25,8 +25,9 @@ use std::collections::{HashMap, HashSet};
 
 /// Mismatches listed in a report (all are counted).
 pub const MAX_RECORDED: usize = 16;
-/// Mismatches after which a leaf page of plain entries that was already
-/// compared at another position is counted without a look at each entry.
+/// Entries looked at after which a leaf page of plain entries that was
+/// already compared at another position is counted without a look at each
+/// entry.
 const BULK_AFTER: u64 = 1 << 20;
 
 /// One pfn on which the rebuilt p2m and `.xen_p2m` disagree.
@@ -163,6 +164,7 @@ pub fn compare(core: &CoreFile, source: SourcePref) -> Result<CoreReport, Error>
     let mut leaves: HashMap<Mfn, Leaf> = HashMap::new();
     let mut last: Option<(Mfn, Leaf)> = None;
     let mut plain_seen: HashSet<Mfn> = HashSet::new();
+    let mut looked = 0u64;
     for k in 0..p.leaf_count() {
         let first = k * fpp;
         let used = (max_pfn - first).min(fpp);
@@ -187,12 +189,14 @@ pub fn compare(core: &CoreFile, source: SourcePref) -> Result<CoreReport, Error>
             continue;
         }
         // A page of plain entries at a second position: a gmfn is dumped at
-        // one pfn at most, so these are mismatches but for odd cases; past
-        // the budget they are counted in bulk, bounding the work.
-        if !plain_seen.insert(frame) && r.mismatches >= BULK_AFTER {
+        // one pfn at most, so these are mismatches but for odd cases; once
+        // BULK_AFTER entries have been looked at they are counted in bulk,
+        // so a hostile dump aliasing one page everywhere costs bounded work.
+        if !plain_seen.insert(frame) && looked >= BULK_AFTER {
             r.mismatches += leaf.counts.valid;
             continue;
         }
+        looked += used;
         for pfn in first..first + used {
             let Ok(Entry::Mfn(mfn)) = p.lookup(Pfn(pfn)) else {
                 continue;

@@ -631,8 +631,9 @@ impl CoreFile {
         let n = sec.size / P2M_ENTRY;
         let mut padding = false;
         let mut last_pfn = None;
-        let mut p2m = Vec::with_capacity(n as usize);
-        let mut by_gmfn = HashMap::with_capacity(n as usize);
+        // Grow with the entries actually read: `n` is the file's claim.
+        let mut p2m = Vec::with_capacity(CHUNK.min(n) as usize);
+        let mut by_gmfn = HashMap::with_capacity(CHUNK.min(n) as usize);
         let mut raw = Vec::new();
         for first in (0..n).step_by(CHUNK as usize) {
             let count = CHUNK.min(n - first);
