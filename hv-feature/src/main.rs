@@ -7,7 +7,7 @@
 
 use hv_feature::core::CoreFile;
 use hv_feature::features::{self, Features};
-use hv_feature::p2m::{self, EntryCounts, P2m, ReadOptions, SourcePref};
+use hv_feature::p2m::{self, P2m, ReadOptions, SourcePref};
 use hv_feature::privcmd::Privcmd;
 use hv_feature::shared_info::{self, ArchSharedInfo};
 use hv_feature::{domain, DomId, Error};
@@ -118,7 +118,7 @@ fn cmd_p2m(dom: DomId, source: SourcePref, json: bool) -> Result<(), Failure> {
     };
     let p = P2m::read(&pc, dom, &opts)?;
     let st = p.stats();
-    let counts = EntryCounts::tally(p.entries().map(|(_, e)| e));
+    let counts = p.entry_counts();
     if json {
         let out = json!({
             "domid": dom.0,
@@ -367,14 +367,9 @@ fn cmd_info(dom: DomId, json: bool) -> Result<(), Failure> {
         });
         println!("{out}");
     } else {
-        let all_ones = if width.bytes() == 8 {
-            u64::MAX
-        } else {
-            u32::MAX as u64
-        };
         let tree = match a.pfn_to_mfn_frame_list_list {
             0 => "not set up".to_string(),
-            v if v == all_ones => "~0: dropped, use the linear list".to_string(),
+            v if v == p2m::all_ones(width) => "~0: dropped, use the linear list".to_string(),
             v => format!("{v:#x}"),
         };
         println!(

@@ -96,14 +96,6 @@ impl ArchSharedInfo {
             }
         }
     }
-
-    /// Byte offset of the generation field inside `shared_info`.
-    pub fn generation_offset(width: GuestWidth) -> usize {
-        match width {
-            GuestWidth::W64 => LAYOUT_64.arch + 5 * 8,
-            GuestWidth::W32 => LAYOUT_32.arch + 5 * 4,
-        }
-    }
 }
 
 /// Maps domain `dom`'s `shared_info` frame read-only and decodes its arch

@@ -411,6 +411,12 @@ impl<B: Backend> P2m<B> {
         Ok(Entry::decode(self.raw(pfn)?, self.width))
     }
 
+    /// Entries by kind, counted once per distinct leaf page (cost follows
+    /// the distinct pages, not `max_pfn`).
+    pub fn entry_counts(&self) -> EntryCounts {
+        verify::count_entries(&self.walk)
+    }
+
     /// Every entry, in pfn order (one borrow of the leaf mapping).
     pub fn entries(&self) -> impl Iterator<Item = (Pfn, Entry)> + '_ {
         let bytes = self.walk.leaves.bytes();

@@ -25,15 +25,6 @@ pub struct EntryCounts {
 }
 
 impl EntryCounts {
-    /// Counts entries by kind.
-    pub fn tally(entries: impl IntoIterator<Item = Entry>) -> EntryCounts {
-        let mut c = EntryCounts::default();
-        for e in entries {
-            c.add(e, 1);
-        }
-        c
-    }
-
     fn add(&mut self, e: Entry, times: u64) {
         match e {
             Entry::Mfn(_) => self.valid += times,
@@ -320,7 +311,13 @@ pub fn verify<B: Backend>(b: &B, dom: DomId, opts: &ReadOptions) -> Result<Verif
         let list = if before.p2m_cr3 != 0 {
             match read_stable(&mut cx, &shinfo, SourcePref::List, &one) {
                 Ok(r) => Some(r),
-                Err(e @ (Error::GenerationOdd { .. } | Error::GenerationUnstable { .. })) => {
+                // The guest may also unpublish the list between the two
+                // decodes: a change under us like the others, so retry.
+                Err(
+                    e @ (Error::GenerationOdd { .. }
+                    | Error::GenerationUnstable { .. }
+                    | Error::ListNotPublished { .. }),
+                ) => {
                     last_err = Some(e);
                     continue;
                 }
