@@ -266,7 +266,10 @@ fn save_restore_republishes_the_fields_and_a_read_before_resume_fails_cleanly() 
     // frame now belongs to the new domain and holds no page-table entry
     // for the list, PteNotPresent), never return a p2m.
     match P2m::read(&pc, dom, &list_opts()) {
-        Err(e) => eprintln!("read before resume: {e}"),
+        Err(e) => {
+            eprintln!("read before resume: {e}");
+            assert!(e.is_guest_data(), "not a guest-data error: {e}");
+        }
         Ok(p) => panic!("read before resume returned a p2m: {p:?}"),
     }
     xl(&["unpause", &n]);

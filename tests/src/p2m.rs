@@ -27,7 +27,14 @@ fn dom0_list_equals_its_tree_and_the_m2p_for_every_pfn() {
             assert_eq!(r.tree, TreeStatus::Dropped, "{r:?}");
             assert_eq!(r.list_tree_compared, 0);
         }
-        _ => {}
+        _ => {
+            if r.tree == TreeStatus::Present {
+                assert_eq!(
+                    r.list_tree_compared, r.max_pfn,
+                    "list and tree not compared for every pfn"
+                );
+            }
+        }
     }
 }
 
