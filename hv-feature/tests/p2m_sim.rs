@@ -839,3 +839,31 @@ fn mappings_are_live_and_keep_what_they_showed() {
     let _ = m.bytes();
     assert_eq!(m.versions(), 2);
 }
+
+#[test]
+fn refresh_caps_the_leaf_changes_a_guest_can_make_it_list() {
+    // A 2 TiB list-only guest (2^20 leaf positions) that shrinks max_pfn to
+    // one leaf: every other position changes, but the report stays capped.
+    let h = host();
+    let max = 1u64 << 29;
+    let spec = GuestSpec::new(DomId(12), W64, max).ram([0..512]);
+    let dom = h.add_guest(&spec).unwrap();
+    let mut p = P2m::read(&h, dom, &opts()).unwrap();
+    h.update_arch(dom, |a| {
+        a.max_pfn = 512;
+        a.p2m_generation += 2;
+    })
+    .unwrap();
+    let Refresh::Changed {
+        changed_leaves,
+        changed_count,
+        ..
+    } = p.refresh(&h).unwrap()
+    else {
+        panic!("refresh did not see the change");
+    };
+    assert_eq!(changed_count, (max / 512) - 1);
+    assert_eq!(changed_leaves.len(), hv_feature::p2m::MAX_LEAF_CHANGES);
+    assert_eq!(changed_leaves[0].leaf, 1);
+    assert_eq!(changed_leaves[0].after, None);
+}

@@ -168,10 +168,18 @@ pub enum Refresh {
         max_pfn_before: u64,
         /// `max_pfn` of the new view.
         max_pfn_after: u64,
-        /// Leaf positions whose frame changed.
+        /// Leaf positions whose frame changed, the first
+        /// [`MAX_LEAF_CHANGES`] of them.
         changed_leaves: Vec<LeafChange>,
+        /// How many leaf positions changed in all.
+        changed_count: u64,
     },
 }
+
+/// Most leaf changes a [`Refresh`] lists: the guest controls how many
+/// positions differ (e.g. by shrinking `max_pfn`), so the list is capped
+/// and the total counted.
+pub const MAX_LEAF_CHANGES: usize = 1 << 16;
 
 /// The facts a read needs, and its map-call count.
 struct Ctx<'a, B: Backend> {
@@ -475,9 +483,14 @@ impl<B: Backend> P2m<B> {
             read_stable(&mut cx, &self.shinfo, self.opts.source, &self.opts)?;
         let n = walk.nleaves.max(self.walk.nleaves);
         let mut changed = Vec::new();
+        let mut changed_count = 0u64;
         for k in 0..n {
             let (before, after) = (self.walk.leaf_frame(k), walk.leaf_frame(k));
             if before != after {
+                changed_count += 1;
+                if changed.len() == MAX_LEAF_CHANGES {
+                    continue;
+                }
                 changed.push(LeafChange {
                     leaf: k,
                     first_pfn: Pfn(k * walk.fpp),
@@ -492,6 +505,7 @@ impl<B: Backend> P2m<B> {
             max_pfn_before: self.walk.max_pfn,
             max_pfn_after: walk.max_pfn,
             changed_leaves: changed,
+            changed_count,
         };
         self.stats = stats(&walk, &arch, attempts, &cx);
         self.arch = arch;
