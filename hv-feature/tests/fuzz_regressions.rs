@@ -18,22 +18,38 @@ fn saved_fuzz_inputs_hold_every_property() {
     let mut cases = 0;
     let mut failed = Vec::new();
     for target in [Target::Read, Target::Race] {
-        let mut files: Vec<_> = std::fs::read_dir(dir.join(target.name()))
-            .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
-            .unwrap_or_default();
+        let tdir = dir.join(target.name());
+        let mut files: Vec<_> = std::fs::read_dir(&tdir)
+            .unwrap_or_else(|e| panic!("{}: {e}", tdir.display()))
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|f| f.is_file())
+            .collect();
         files.sort();
-        for f in files.iter().filter(|f| f.is_file()) {
+        assert!(
+            !files.is_empty(),
+            "no saved inputs under {}",
+            tdir.display()
+        );
+        for f in &files {
             let data = std::fs::read(f).unwrap();
             cases += 1;
             match run(target, &data, Some(&HEAP)) {
-                Ok(o) => eprintln!(
-                    "{}: read {}, verify {}, peak {} KiB (bound {} KiB)",
-                    f.display(),
-                    o.read,
-                    o.verify,
-                    o.peak_bytes / 1024,
-                    o.bound_bytes / 1024
-                ),
+                Ok(o) => {
+                    eprintln!(
+                        "{}: read {}, verify {}, peak {} KiB (bound {} KiB)",
+                        f.display(),
+                        o.read,
+                        o.verify,
+                        o.peak_bytes / 1024,
+                        o.bound_bytes / 1024
+                    );
+                    // An input that once found something must still reach
+                    // the reader, or it no longer tests what it found.
+                    let name = f.file_name().unwrap().to_string_lossy();
+                    if !name.starts_with("seed-") && !o.built {
+                        failed.push(format!("{}: the guest no longer builds", f.display()));
+                    }
+                }
                 Err(v) => failed.push(format!("{}: {v}", f.display())),
             }
         }
