@@ -8,6 +8,19 @@ use crate::error::Error;
 use crate::types::DomId;
 use nix::errno::Errno;
 
+/// The offset into `buf` held by the 8-byte guest handle at `handle` (see
+/// [`Backend::hypercall`]), checked to lie within `buf`: `EFAULT` if not.
+pub fn handle_offset(buf: &[u8], handle: usize) -> Result<usize, Errno> {
+    let field = buf
+        .get(handle..handle.checked_add(8).ok_or(Errno::EFAULT)?)
+        .ok_or(Errno::EFAULT)?;
+    let off = u64::from_le_bytes(field.try_into().map_err(|_| Errno::EFAULT)?);
+    usize::try_from(off)
+        .ok()
+        .filter(|&o| o <= buf.len())
+        .ok_or(Errno::EFAULT)
+}
+
 /// A read-only mapping of consecutive pages, unmapped when dropped.
 pub trait Mapping {
     /// The mapped bytes: `PAGE_SIZE` bytes per frame, in request order.

@@ -6,7 +6,7 @@
 //! `IOCTL_PRIVCMD_MMAPBATCH_V2`, whose per-frame error array is checked in
 //! full, into a [`ForeignMap`] guard that unmaps on drop.
 
-use crate::backend::{Backend, Mapping};
+use crate::backend::{handle_offset, Backend, Mapping};
 use crate::error::Error;
 use crate::types::{DomId, PAGE_SIZE};
 use nix::errno::Errno;
@@ -169,12 +169,8 @@ impl Backend for Privcmd {
             let dst = r.as_mut_slice();
             dst[..buf.len()].copy_from_slice(buf);
             for &h in handles {
-                let field = dst.get_mut(h..h + 8).ok_or(Errno::EINVAL)?;
-                let off = u64::from_le_bytes(field.try_into().map_err(|_| Errno::EINVAL)?);
-                if off as usize > buf.len() {
-                    return Err(Errno::EINVAL);
-                }
-                field.copy_from_slice(&(base + off).to_le_bytes());
+                let off = handle_offset(buf, h)? as u64;
+                dst[h..h + 8].copy_from_slice(&(base + off).to_le_bytes());
             }
             Some(r)
         };

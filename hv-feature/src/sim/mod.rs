@@ -33,7 +33,7 @@ mod memory;
 pub use guest::{GuestSpec, ListLayout, TreeMode};
 pub use map::SimMap;
 
-use crate::backend::Backend;
+use crate::backend::{handle_offset, Backend};
 use crate::domain::{struct_bytes, struct_from};
 use crate::error::Error;
 use crate::shared_info::ArchSharedInfo;
@@ -311,10 +311,9 @@ impl SimHost {
                     // Without translation the handle is no address at all.
                     return Err(Errno::EFAULT);
                 }
-                let at = u64::from_le_bytes(buf[h..h + 8].try_into().map_err(|_| Errno::EFAULT)?);
+                let at = handle_offset(buf, h)?;
                 let extents = self.read().mem.m2p_extents();
                 let n = extents.len().min(arg.max_extents as usize);
-                let at = usize::try_from(at).map_err(|_| Errno::EFAULT)?;
                 let end = n
                     .checked_mul(8)
                     .and_then(|b| b.checked_add(at))
