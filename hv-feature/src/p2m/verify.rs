@@ -303,6 +303,7 @@ pub fn verify<B: Backend>(b: &B, dom: DomId, opts: &ReadOptions) -> Result<Verif
         ..opts.clone()
     };
     let mut last_err = None;
+    let mut m2p_map: Option<M2p<B::Map>> = None;
     for attempt in 1..=attempts {
         if attempt > 1 {
             std::thread::sleep(opts.retry_delay * (1 << (attempt - 2).min(6)));
@@ -350,9 +351,17 @@ pub fn verify<B: Backend>(b: &B, dom: DomId, opts: &ReadOptions) -> Result<Verif
                 _ => Error::TreeNotSetUp { dom, list: false },
             });
         }
-        let m2p = domain::map_m2p(b, Mfn(cx.max_mfn))?;
-        cx.map_calls += 1;
-        cx.frames_mapped += (m2p.len() as usize * 8).div_ceil(PAGE_SIZE) as u64;
+        // The M2P is the host's, not the guest's: map it once, whatever
+        // the number of attempts.
+        if m2p_map.is_none() {
+            let m = domain::map_m2p(b, Mfn(cx.max_mfn))?;
+            cx.map_calls += 1;
+            cx.frames_mapped += (m.len() as usize * 8).div_ceil(PAGE_SIZE) as u64;
+            m2p_map = Some(m);
+        }
+        let Some(m2p) = m2p_map.as_ref() else {
+            continue;
+        };
         let after = super::decode_arch(&shinfo, cx.width)?;
         if super::key(&before, Source::List) != super::key(&after, Source::List)
             || before.pfn_to_mfn_frame_list_list != after.pfn_to_mfn_frame_list_list
@@ -383,7 +392,7 @@ pub fn verify<B: Backend>(b: &B, dom: DomId, opts: &ReadOptions) -> Result<Verif
             (Some((_, l, _)), Some((_, t, _))) => compare(l, t),
             _ => (0, 0, None),
         };
-        let scan = m2p_scan(primary, &m2p);
+        let scan = m2p_scan(primary, m2p);
         return Ok(VerifyReport {
             dom,
             width: cx.width,
