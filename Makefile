@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0 OR MIT
 # The two user commands:
 #   make        fetch the pinned Xen source, patch, build, ABI check, boot the
 #               patched Xen in QEMU and print dom0's report

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 //! Generates the bindings from the public headers of a Xen tree and compiles
 //! the C layout table against the same headers.
 //!

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 /*
  * The C compiler's view of the layouts that hv-feature relies on.  The
  * static assertions pin the fixed ABI (offsets inside shared_info that

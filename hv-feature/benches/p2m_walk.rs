@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 //! `cargo bench -p hv-feature --bench p2m_walk`: the list walk and
 //! `verify` on simulated 64-bit guests of 4 GiB, 64 GiB, 512 GiB and
 //! 2 TiB, the tree walk where a tree exists, an unchanged `refresh`, and

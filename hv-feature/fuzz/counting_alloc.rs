@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 //! A global allocator that counts live heap bytes and their peak, shared
 //! by the fuzz targets, the regression replay and the benchmarks
 //! (included with `#[path]`).

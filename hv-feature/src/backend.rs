@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 //! The small interface every operation of this crate is written against:
 //! issue a hypercall with a buffer, and map a batch of frames read-only.
 //!

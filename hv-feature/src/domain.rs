@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 //! Facts about a domain and the host, from hypercalls: getdomaininfo, the
 //! guest width, the host's maximum mfn, and the M2P table.
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 //! The one error type of this crate. Each variant names the value that was
 //! wrong and, where a user can act, what to do.
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 //! `XENVER_get_features` as a typed set, and the Xen version.
 
 use crate::backend::Backend;

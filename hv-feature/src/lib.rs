@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 //! The tool side of Xen's virtually mapped linear p2m list.
 //!
 //! - [`features`]: `XENVER_get_features` as a typed set, and the Xen version.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 //! `hv-feature`: query Xen's features and read a PV guest's p2m from dom0,
 //! or from an `xl dump-core` file (`core`, which needs no Xen).
 //!

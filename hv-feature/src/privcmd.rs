@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 //! The real backend: Linux's `/dev/xen/privcmd` in a Xen dom0.
 //!
 //! [`Privcmd`] owns the device files; it alone holds `unsafe`. Hypercall

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 //! The arch part of a PV guest's `shared_info`, decoded for either guest
 //! width from the raw page. Values are the guest's, not yet checked.
 

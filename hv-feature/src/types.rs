@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 //! Small typed newtypes for the integers Xen passes around, so that a pfn
 //! and an mfn can never be swapped silently.
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 //! `hv-feature core`: the p2m rebuilt from a real `xl dump-core` file's own
 //! shared_info and page tables, against its `.xen_p2m`; and malformed or
 //! hostile core files, each of which must give a typed error (never a

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 //! Replays every saved fuzz input (`hv-feature/fuzz/regressions/<target>/`)
 //! through the same decoder and property checks as the fuzz targets,
 //! with the heap measured by a counting allocator. Runs anywhere.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 //! The p2m reader against simulated guests: layouts of both widths and
 //! many sizes, one hostile guest per reading rule of DESIGN.md section 1,
 //! the generation race, and refresh. Runs anywhere (no Xen).

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: Apache-2.0 OR MIT
 # Boot a Xen image in QEMU with the Debian dom0 kernel, run programs in dom0
 # and judge the outcome.  Prints dom0's VP2M-* lines (the programs' results)
 # and one last line saying why the boot passed or failed.

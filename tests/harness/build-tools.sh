@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: Apache-2.0 OR MIT
 # Build the programs dom0 runs as static binaries (no musl target here:
 # static glibc through crt-static) and copy them to stable paths:
 #   $BUILD/bin/hv-feature   the CLI

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: Apache-2.0 OR MIT
 # Install the Debian packages and the deb-src entry the pipeline needs.
 # Idempotent: does nothing when everything is already there.
 set -euo pipefail

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: Apache-2.0 OR MIT
 # Fetch Debian's dom0 kernel (the exact linux-image-6.1.0-NN-amd64 that the
 # linux-image-amd64 metapackage depends on, never a glob) and extract the
 # kernel image and the Xen modules dom0 needs.

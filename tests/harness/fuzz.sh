@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0 OR MIT
 # Coverage-guided fuzzing of hv-feature's p2m reader (cargo-fuzz, libFuzzer).
 #
 #   tests/harness/fuzz.sh [--keep-corpus] SECONDS [TARGET...]

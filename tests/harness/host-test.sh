@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: Apache-2.0 OR MIT
 # The real-Xen part of `make test`: boot each configuration in QEMU and run
 # the xen-host-tests binary in its dom0 with what that boot must show.
 #   patched                 bit 21 set, dom0 keeps its tree (every test)

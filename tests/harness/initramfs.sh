@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: Apache-2.0 OR MIT
 # Build the base initramfs of dom0: static busybox, the harness init and the
 # Xen kernel modules.  Programs to run are added per boot by boot.sh as a
 # second cpio archive appended to this one.

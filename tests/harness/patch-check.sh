@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: Apache-2.0 OR MIT
 # Checks of the patch series against the pinned tree:
 #   - the series lists every patch, each with an area prefix and Signed-off-by
 #   - it applies to the pristine tree with `git am` and with `patch -p1`

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: Apache-2.0 OR MIT
 # Build the dom0 root file system with Debian's Xen toolstack (the same
 # 4.17.5+72-g01140da4e8-1 as the pinned hypervisor) and a PV domU to create
 # with `xl create`.  Outputs:

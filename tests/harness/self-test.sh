@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: Apache-2.0 OR MIT
 # Checks that the boot harness fails when it must, fast and with a reason:
 # a Xen panic, a dom0 kernel panic, a kernel module that does not load, a
 # dom0 program that fails, and a hang (timeout). (That a good boot passes is

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: Apache-2.0 OR MIT
 # Build the hypervisor of one Xen tree and copy the multiboot image to a
 # stable path.  Xen's own make is incremental, so a warm run is quick.
 # Usage: xen-build.sh TREE IMAGE

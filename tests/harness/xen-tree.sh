@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: Apache-2.0 OR MIT
 # Fetch the pinned Xen source package and lay out the pristine and the
 # patched tree side by side:
 #   $BUILD/xen-pristine  upstream tree of the orig tarball, untouched

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 //! Growing dom0 makes Linux add p2m pages, announced through
 //! `p2m_generation`.
 //!

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 //! dom0's own shared_info on the real hypervisor.
 
 use crate::{dom0, expect};

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 //! A real PV domU created by the real toolstack (`xl create`, Debian's Xen
 //! 4.17.5 tools): its linear list, `xl dump-core` as an independent oracle,
 //! `xl save`/`xl restore`, and `xl mem-set` while a reader holds its p2m.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 //! The features word on the real hypervisor.
 
 use crate::{dom0, expect};

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 //! Tests that need a Xen dom0, run on the real hypervisor.
 //!
 //! On a Xen host: `cargo test -p xen-host-tests` (as root in dom0). The

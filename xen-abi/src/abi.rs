@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 //! The ABIs the checker compares.
 
 use serde::Serialize;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 //! The command line: argument parsing and the two commands.
 
 use crate::diff::{self, Verdict};

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 //! Classification of the differences between two trees, ABI by ABI.
 
 use crate::abi::Abi;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 //! The errors that stop a run (exit status 2).
 
 use std::path::PathBuf;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 //! Rules one tree must obey on its own, per ABI.
 
 use crate::abi::Abi;

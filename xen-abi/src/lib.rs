@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 //! Header ABI diff of two Xen trees.
 //!
 //! The facts come from the compiler, never from reading header text: libclang parses the

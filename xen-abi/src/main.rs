@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 //! `xen-abi`: header ABI diff of two Xen trees (see `xen-abi --help`).
 
 use std::process::ExitCode;

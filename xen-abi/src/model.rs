@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 //! What the compiler told us about one tree for one ABI.
 
 use serde::Serialize;

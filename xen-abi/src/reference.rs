@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 //! `tools/include/xen-foreign/reference.size`: the sizes Xen's tools build expects.
 //!
 //! The file is a table: a header line naming the columns (`structs | arm32 arm64 x86_32

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 //! Rendering a run as readable tables or as JSON.
 
 use crate::abi::Abi;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 //! Locating the public headers of a Xen tree and choosing which headers to compile.
 
 use crate::error::Error;

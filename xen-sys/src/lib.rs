@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 //! FFI types and constants of Xen's public headers.
 //!
 //! Generated at build time by bindgen from the *patched* Xen tree (see

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 //! Fuzz target `p2m_race`: a simulated guest built from the input, with a
 //! concurrent writer's schedule, read with the hardened reader and
 //! `verify`; see `hv_feature::sim::fuzz` for the input format and the

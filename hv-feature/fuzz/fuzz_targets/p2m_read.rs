@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 //! Fuzz target `p2m_read`: a simulated guest built from the input read with the hardened reader and
 //! `verify`; see `hv_feature::sim::fuzz` for the input format and the
 //! properties. A broken property panics, which the fuzzer reports.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 //! The p2m rebuilt from a dump's page tables against the dump's own
 //! `.xen_p2m`.
 //!

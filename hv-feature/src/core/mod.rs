@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 //! Offline analysis of an `xl dump-core` file: a third [`Backend`], over
 //! the file instead of a hypervisor, so that the same hardened reader
 //! ([`crate::p2m::P2m::read`]) rebuilds a PV guest's p2m from the

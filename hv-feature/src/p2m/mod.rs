@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 //! The hardened reader of a PV guest's p2m: the virtually mapped linear
 //! list (walked through the guest's page tables from `p2m_cr3`), or the
 //! 3-level tree when the list is not published, guarded by

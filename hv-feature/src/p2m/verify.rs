@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 //! Whole-p2m checks: the list against the tree against the M2P, with
 //! work proportional to the distinct leaf pages rather than to `max_pfn`
 //! wherever pages repeat (a huge guest's shared "missing" page).

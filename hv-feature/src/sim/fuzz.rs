@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 //! Fuzz cases: a simulated guest built from arbitrary bytes, read with the
 //! hardened reader and [`verify`], and judged against the simulation.
 //!

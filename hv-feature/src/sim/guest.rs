@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 //! Simulated PV guests: how one is built (the way Linux builds its p2m
 //! list and tree) and how it changes its p2m at run time.
 

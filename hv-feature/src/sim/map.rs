@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 //! Live mappings of simulated memory.
 //!
 //! A privcmd mapping is live: the guest's later writes show through it.

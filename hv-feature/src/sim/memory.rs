@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 //! Simulated machine memory: frames by mfn, each with an owner and a
 //! copy-on-write page, so that one page can back many frames cheaply and a
 //! mapping can keep the version it has shown; and the M2P, stored in

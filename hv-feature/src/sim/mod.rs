@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 //! A simulated Xen host: sparse machine memory, an M2P, and PV guests of
 //! either width whose `shared_info`, page tables, linear p2m list and
 //! 3-level tree are real data in that memory, laid out the way Linux lays

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 /*
  * LD_PRELOAD shim for `xl create`: make libxl's PV domain builder pass
  * SIF_VIRT_P2M_4TOOLS to the guest.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 //! Choosing the headers that compile for an ABI.
 //!
 //! All candidates are compiled together, `xen.h` first. The first header in which the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 //! Records, typedefs and enums, as laid out by the compiler.
 
 use super::header_of;

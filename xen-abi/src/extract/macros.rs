@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 //! Object-like integer macros of the public headers, evaluated by the compiler.
 //!
 //! The preprocessing record of the translation unit lists every macro definition with its

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 //! Extraction of layouts and constants from the compiler (libclang), per ABI.
 //!
 //! For each ABI the chosen headers are compiled together as one translation unit. Headers
