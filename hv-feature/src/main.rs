@@ -405,8 +405,17 @@ fn cmd_vmcore(
 ) -> Result<(), Failure> {
     let mut v = VmcoreFile::open(Path::new(path))?;
     v.set_progress(!json && std::io::stderr().is_terminal());
+    // Said before the read, which may then fail for want of a tree.
+    let no_note = v.info().dom0_p2m.is_none() && source != SourcePref::List;
+    if no_note {
+        eprintln!("hv-feature: {}", vmcore::NO_NOTE_NOTICE);
+    }
     let (r, p) = vmcore::read(&mut v, source)?;
-    for n in &r.notices {
+    for n in r
+        .notices
+        .iter()
+        .filter(|n| !no_note || *n != vmcore::NO_NOTE_NOTICE)
+    {
         eprintln!("hv-feature: {n}");
     }
     if let Some(out) = entries_out {

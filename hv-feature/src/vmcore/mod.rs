@@ -212,7 +212,7 @@ impl CrashInfo {
     /// Decodes a descriptor of at least [`CRASH_INFO_SIZE`] bytes, a
     /// multiple of 8; the tree root is its last word, as `crash` reads it.
     pub fn decode(desc: &[u8]) -> Result<CrashInfo, Error> {
-        if desc.len() < CRASH_INFO_SIZE || desc.len() % 8 != 0 {
+        if desc.len() < CRASH_INFO_SIZE || desc.len() & 7 != 0 {
             return Err(Error::VmcoreNoteField {
                 note: "XEN_ELFNOTE_CRASH_INFO",
                 what:
@@ -477,7 +477,7 @@ impl VmcoreFile {
                 PT_NOTE => "PT_NOTE",
                 _ => continue,
             };
-            if !offset.checked_add(filesz).is_some_and(|e| e <= len) {
+            if !matches!(offset.checked_add(filesz), Some(e) if e <= len) {
                 return Err(seg(name, "does not lie inside the file"));
             }
             if kind == PT_NOTE {
@@ -491,10 +491,7 @@ impl VmcoreFile {
             if filesz > memsz {
                 return Err(seg(name, "has p_filesz larger than p_memsz"));
             }
-            if !paddr
-                .checked_add(memsz)
-                .is_some_and(|e| e <= MAX_MACHINE_ADDR)
-            {
+            if !matches!(paddr.checked_add(memsz), Some(e) if e <= MAX_MACHINE_ADDR) {
                 return Err(seg(
                     name,
                     "reaches past machine address 2^52 (p_paddr + p_memsz)",

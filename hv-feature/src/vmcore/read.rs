@@ -144,7 +144,7 @@ impl VmcoreReport {
     pub fn consistent(&self) -> bool {
         self.crash_info_agrees
             && self.tree != TreeState::Unreadable
-            && self.list_tree.map_or(true, |c| c.mismatches == 0)
+            && !matches!(self.list_tree, Some(c) if c.mismatches != 0)
     }
 }
 
