@@ -100,7 +100,11 @@ struct Sim {
 
 impl Sim {
     fn new(spec: GuestSpec) -> Sim {
-        let host = SimHost::new(1 << 13).expect("simulated host");
+        Sim::on_host(spec, 1 << 13)
+    }
+
+    fn on_host(spec: GuestSpec, max_mfn: u64) -> Sim {
+        let host = SimHost::new(max_mfn).expect("simulated host");
         let width = spec.width;
         host.add_guest(&spec).expect("simulated guest");
         let arch = host.arch(DOM).expect("arch");
@@ -977,4 +981,40 @@ fn library_errors_are_typed() {
         }
         other => panic!("{other:?}"),
     }
+}
+
+#[test]
+fn progress_shows_on_a_terminal_only() {
+    // 4096 distinct leaves (one RAM pfn in each): a read large enough to
+    // show progress. `script` (bsdutils, essential on Debian) gives the
+    // command a terminal.
+    let leaves = 4096u64;
+    let spec = GuestSpec::new(DOM, GuestWidth::W64, leaves * 512)
+        .ram((0..leaves).map(|k| k * 512..k * 512 + 1))
+        .tree(TreeMode::Dropped);
+    let s = Sim::on_host(spec, 1 << 15);
+    let p = s.dump().write("progress.vmcore");
+    let bin = env!("CARGO_BIN_EXE_hv-feature");
+    let on_tty = |args: &str| {
+        let o = Command::new("script")
+            .args([
+                "-qec",
+                &format!("{bin} {args} {}", p.display()),
+                "/dev/null",
+            ])
+            .output()
+            .expect("run script(1) from bsdutils");
+        assert!(o.status.success(), "{o:?}");
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let text = on_tty("vmcore");
+    assert!(text.contains("vmcore: reading frame"), "{text}");
+    assert!(text.contains("vmcore: read 4096 frames"), "{text}");
+    let json = on_tty("--json vmcore");
+    assert!(!json.contains("reading frame"), "{json}");
+    // Without a terminal, no progress either.
+    let r = run(&["vmcore", p.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(!r.stderr.contains("reading frame"), "{}", r.stderr);
+    std::fs::remove_file(&p).expect("remove the 19 MB dump");
 }
