@@ -356,6 +356,19 @@ fn list_and_tree_rebuild_every_entry() {
     assert_eq!(v["xen"], "4.17.5");
     assert_eq!(entries_file(&out), s.truth(3000));
 
+    // The note's offset lets a test make a copy without it: an unknown
+    // note type is skipped, and the dump reads as a pristine one.
+    let at = v["dom0_p2m_note_offset"].as_u64().unwrap() as usize;
+    let mut b = std::fs::read(&path).unwrap();
+    assert_eq!(b[at + 8..at + 12], XEN_ELFNOTE_CRASH_DOM0_P2M.to_le_bytes());
+    put_u32(&mut b, at + 8, 0x0dea_d000);
+    let (r2, v2) = json(&[
+        "vmcore",
+        write_bytes("honest-no-note.vmcore", &b).to_str().unwrap(),
+    ]);
+    assert_eq!(r2.code, 0, "{}", r2.stderr);
+    assert_eq!(v2["note"], "absent");
+
     // The tree alone gives the same entries.
     let out_tree = tmp("honest-tree.entries");
     let (r, v) = json(&[

@@ -250,6 +250,9 @@ pub struct VmcoreInfo {
     pub crash_info: Option<CrashInfo>,
     /// The `XEN_ELFNOTE_CRASH_DOM0_P2M` note (patched Xen only).
     pub dom0_p2m: Option<Dom0P2mNote>,
+    /// File offset of that note's header (`n_namesz`; `n_type` is 8 bytes
+    /// further), e.g. to make a copy of the dump without it.
+    pub dom0_p2m_offset: Option<u64>,
     /// `OSRELEASE` of the `VMCOREINFO_XEN` note: Xen's version.
     pub xen_release: Option<String>,
 }
@@ -318,6 +321,7 @@ impl VmcoreFile {
                 crash_regs_notes: 0,
                 crash_info: None,
                 dom0_p2m: None,
+                dom0_p2m_offset: None,
                 xen_release: None,
             },
             loads: Vec::new(),
@@ -613,6 +617,7 @@ impl VmcoreFile {
                         });
                     }
                     self.info.dom0_p2m = Some(Dom0P2mNote::decode(desc)?);
+                    self.info.dom0_p2m_offset = Some(offset);
                 }
                 (b"VMCOREINFO_XEN", _) => self.info.xen_release = os_release(desc),
                 // Other notes (e.g. a kernel's VMCOREINFO) are skipped.

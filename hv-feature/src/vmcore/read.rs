@@ -105,6 +105,8 @@ pub struct VmcoreReport {
     pub note: NoteState,
     /// Its contents.
     pub dom0_p2m_note: Option<Dom0P2mNote>,
+    /// File offset of its header.
+    pub dom0_p2m_note_offset: Option<u64>,
     /// The tree root in `XEN_ELFNOTE_CRASH_INFO` (what `crash` uses).
     pub crash_info_tree_root: Option<u64>,
     /// `xen_phys_start` of `XEN_ELFNOTE_CRASH_INFO`.
@@ -194,6 +196,7 @@ pub fn read(
         max_mfn: info.max_mfn,
         note: NoteState::Absent,
         dom0_p2m_note: info.dom0_p2m,
+        dom0_p2m_note_offset: info.dom0_p2m_offset,
         crash_info_tree_root: ci.map(|c| c.dom0_pfn_to_mfn_frame_list_list),
         xen_phys_start: ci.map(|c| c.xen_phys_start),
         crash_info_agrees: true,
