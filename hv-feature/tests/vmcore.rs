@@ -1031,3 +1031,100 @@ fn progress_shows_on_a_terminal_only() {
     assert!(!r.stderr.contains("reading frame"), "{}", r.stderr);
     std::fs::remove_file(&p).expect("remove the 19 MB dump");
 }
+
+/// A small deterministic generator (xorshift64*).
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+#[test]
+fn random_corruption_gives_typed_data_errors_only() {
+    // Honest dumps with a few bytes changed in the headers, the notes or
+    // the p2m's own pages: whatever happens, no panic, no I/O error (an
+    // I/O error would mean a read past what was checked), and any error
+    // is the dump's (exit 1). Entries that survive are the tree's or the
+    // list's own, so a success with the note must still be consistent or
+    // be reported as inconsistent: never a crash.
+    let s = Sim::new(dom0_spec(GuestWidth::W64));
+    let honest = s.dump();
+    let good = honest.bytes();
+    let pristine = s.pristine_dump().bytes();
+    let notes_at = u64::from_le_bytes(
+        good[ph(0, P_OFFSET)..ph(0, P_OFFSET) + 8]
+            .try_into()
+            .unwrap(),
+    ) as usize;
+    let notes_len = honest.notes.len();
+    // File offsets of the p2m's own pages (page tables, tree, leaves).
+    let data_at = (notes_at + notes_len).div_ceil(PAGE) * PAGE;
+    let p2m_pages: Vec<usize> = {
+        let mut offs = Vec::new();
+        let mut at = data_at;
+        for &m in honest.pages.keys() {
+            if s.host.owner(Mfn(m)) == Some(DOM) {
+                offs.push(at);
+            }
+            at += PAGE;
+        }
+        offs
+    };
+    let interesting = [
+        0u64,
+        1,
+        0xfff,
+        0x1000,
+        u32::MAX as u64,
+        u64::MAX,
+        1 << 40,
+        1 << 52,
+    ];
+    let mut rng = Rng(0x5eed_cafe_f00d_0001);
+    let path = tmp("random.vmcore");
+    let (mut ok, mut refused) = (0, 0);
+    for round in 0..400 {
+        let mut b = if round % 8 == 7 {
+            pristine.clone()
+        } else {
+            good.clone()
+        };
+        for _ in 0..1 + rng.below(3) {
+            let at = match rng.below(4) {
+                0 => rng.below(64),
+                1 => 64 + rng.below(56 * (1 + honest.pages.len().min(8))),
+                2 => notes_at + rng.below(notes_len),
+                _ => p2m_pages[rng.below(p2m_pages.len())] + rng.below(PAGE),
+            };
+            let at = at.min(b.len() - 8) & !3;
+            if rng.below(2) == 0 {
+                let v = interesting[rng.below(interesting.len())];
+                b[at..at + 8].copy_from_slice(&v.to_le_bytes());
+            } else {
+                b[at] ^= 1 << rng.below(8);
+            }
+        }
+        std::fs::write(&path, &b).unwrap();
+        for source in [SourcePref::Auto, SourcePref::List, SourcePref::Tree] {
+            let r = VmcoreFile::open(&path).and_then(|mut v| vmcore::read(&mut v, source));
+            match r {
+                Ok(_) => ok += 1,
+                Err(e) => {
+                    assert!(e.is_guest_data(), "round {round} {source:?}: {e}");
+                    refused += 1;
+                }
+            }
+        }
+    }
+    // Both outcomes happened, so the corruption reached the checks.
+    assert!(ok > 100 && refused > 100, "ok {ok}, refused {refused}");
+}
