@@ -1128,3 +1128,37 @@ fn random_corruption_gives_typed_data_errors_only() {
     // Both outcomes happened, so the corruption reached the checks.
     assert!(ok > 100 && refused > 100, "ok {ok}, refused {refused}");
 }
+
+#[test]
+fn unpublished_list_reads_the_tree_with_the_notes_max_pfn() {
+    // An old dom0 that keeps only its tree, on a patched Xen: the note has
+    // p2m_cr3 0, so auto reads the tree with the note's max_pfn (exact,
+    // unlike a pristine dump), and list is refused.
+    let s = Sim::new(dom0_spec(GuestWidth::W64).publish_list(false));
+    assert_eq!(s.arch.p2m_cr3, 0);
+    let path = s.dump().write("no-list.vmcore");
+    let out = tmp("no-list.entries");
+    let (r, v) = json(&[
+        "vmcore",
+        path.to_str().unwrap(),
+        "--entries-out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("p2m_cr3 is 0); reading the tree"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(v["source"], "tree");
+    assert_eq!(v["max_pfn"], 3000);
+    assert_eq!(v["max_pfn_from"], "note");
+    assert_eq!(entries_file(&out), s.truth(3000));
+    let t = run(&["vmcore", path.to_str().unwrap(), "--source", "list"]);
+    assert_eq!(t.code, 1, "{}", t.stderr);
+    assert!(
+        t.stderr.contains("does not publish a linear p2m list"),
+        "{}",
+        t.stderr
+    );
+}
