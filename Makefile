@@ -14,7 +14,7 @@ RUST_SRC := $(shell find Cargo.toml Cargo.lock xen-sys hv-feature tests/Cargo.to
 
 BOOT = $(HARNESS)/boot.sh --build $(BUILD)
 TOOLS = $(BUILD)/bin/hv-feature $(BUILD)/bin/host-tests
-# Extra Xen options for `make boot`, e.g. make boot XEN_OPTS=virtual-p2m=no
+# Extra Xen options for `make boot`, e.g. make boot XEN_OPTS=pv=virt-p2m=no
 XEN_OPTS ?=
 
 .PHONY: all report deps xen-trees xen dom0-kernel initramfs images tools boot \
