@@ -51,17 +51,30 @@ use std::path::{Path, PathBuf};
 pub const DOM0: DomId = DomId(0);
 
 /// `XEN_ELFNOTE_CRASH_INFO`: `crash_xen_info_t`.
-pub const XEN_ELFNOTE_CRASH_INFO: u32 = 0x100_0001;
+pub const XEN_ELFNOTE_CRASH_INFO: u32 = xen_sys::XEN_ELFNOTE_CRASH_INFO;
 /// `XEN_ELFNOTE_CRASH_REGS`: per CPU, `crash_xen_core_t`.
-pub const XEN_ELFNOTE_CRASH_REGS: u32 = 0x100_0002;
+pub const XEN_ELFNOTE_CRASH_REGS: u32 = xen_sys::XEN_ELFNOTE_CRASH_REGS;
 /// `XEN_ELFNOTE_CRASH_DOM0_P2M`: dom0's linear p2m at the crash.
-pub const XEN_ELFNOTE_CRASH_DOM0_P2M: u32 = 0x100_0003;
+pub const XEN_ELFNOTE_CRASH_DOM0_P2M: u32 = xen_sys::XEN_ELFNOTE_CRASH_DOM0_P2M;
 /// `XEN_CRASH_DOM0_P2M_PV`: a PV hardware domain existed at the crash.
-pub const XEN_CRASH_DOM0_P2M_PV: u32 = 1 << 0;
+pub const XEN_CRASH_DOM0_P2M_PV: u32 = xen_sys::XEN_CRASH_DOM0_P2M_PV;
 /// `XEN_CRASH_DOM0_P2M_COMPAT`: it is a 32-bit PV domain.
-pub const XEN_CRASH_DOM0_P2M_COMPAT: u32 = 1 << 1;
+pub const XEN_CRASH_DOM0_P2M_COMPAT: u32 = xen_sys::XEN_CRASH_DOM0_P2M_COMPAT;
 /// Bytes of a version 1 `xen_crash_dom0_p2m_t`.
 pub const DOM0_P2M_V1_SIZE: usize = 48;
+
+// The descriptor is read at the offsets of the patched public header.
+const _: () = {
+    use std::mem::{offset_of, size_of};
+    use xen_sys::xen_crash_dom0_p2m as N;
+    assert!(size_of::<N>() == DOM0_P2M_V1_SIZE);
+    assert!(offset_of!(N, version) == 0 && offset_of!(N, flags) == 4);
+    assert!(offset_of!(N, max_pfn) == 8);
+    assert!(offset_of!(N, pfn_to_mfn_frame_list_list) == 16);
+    assert!(offset_of!(N, p2m_cr3) == 24 && offset_of!(N, p2m_vaddr) == 32);
+    assert!(offset_of!(N, p2m_generation) == 40);
+    assert!(xen_sys::XEN_CRASH_DOM0_P2M_VERSION == 1);
+};
 /// Bytes of an x86_64 `crash_xen_info_t` (ten `unsigned long`s).
 pub const CRASH_INFO_SIZE: usize = 80;
 
