@@ -3,15 +3,13 @@
 //!
 //! Fixtures (`tests/fixtures/`):
 //! - `dom0-kdump.vmcore.gz`: made from the `/proc/vmcore` that the kdump
-//!   kernel saved in this project's QEMU kdump boot (Xen 4.17.5, Debian's
-//!   6.1 dom0 with `max_pfn` 0x10061, keeping its tree; 384 MiB of machine
-//!   memory), by `make-vmcore-fixture.py`: the dump's own notes and the 138
-//!   machine pages of dom0's tree and of its list's page tables and leaves,
-//!   each at its machine address; every other page left out. That Xen did
-//!   not write `XEN_ELFNOTE_CRASH_DOM0_P2M` yet, so the fixture carries one
-//!   made from dom0's own `shared_info` page, found in the dump (mfn
-//!   0x27d82: `p2m_cr3` 0xaa10000, `p2m_vaddr` 0xffffc90000000000,
-//!   generation 0).
+//!   kernel saved in this project's QEMU kdump boot (the patched Xen 4.17.5,
+//!   which writes `XEN_ELFNOTE_CRASH_DOM0_P2M`; Debian's 6.1 dom0 with
+//!   `max_pfn` 0x10061, keeping its tree; 384 MiB of machine memory), by
+//!   `make-vmcore-fixture.py`: the dump's own notes and the 138 machine
+//!   pages of dom0's tree and of its list's page tables and leaves, each at
+//!   its machine address; every other page left out (570 KB, 100 KB
+//!   gzipped).
 //! - `dom0-kdump-live-p2m.bin.gz`: dom0's p2m as dom0 read it just before
 //!   the crash (`hv-feature p2m 0 --entries-out`): the truth.
 
