@@ -5,6 +5,22 @@ use std::process::ExitCode;
 use xen_abi::cli;
 
 fn main() -> ExitCode {
+    if let Ok(cli::Options {
+        command: cli::Command::History { dir, expected },
+        ..
+    }) = cli::parse_args(std::env::args().skip(1))
+    {
+        return match xen_abi::history::run(&dir, expected.as_deref()) {
+            Ok(outcome) => {
+                print!("{}", outcome.text);
+                ExitCode::from(if outcome.mismatches.is_empty() { 0 } else { 1 })
+            }
+            Err(e) => {
+                eprintln!("xen-abi: {e}");
+                ExitCode::from(2)
+            }
+        };
+    }
     let outcome = cli::parse_args(std::env::args().skip(1)).and_then(|options| {
         let report = cli::run(&options.command)?;
         Ok((options, report))

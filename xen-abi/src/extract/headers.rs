@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0 OR MIT
 //! Choosing the headers that compile for an ABI.
 //!
-//! All candidates are compiled together, `xen.h` first. The first header in which the
-//! compiler reports an error is dropped and recorded with that error (later errors may be
-//! its side effects), and the rest are compiled again, until the set compiles cleanly. An
-//! error outside the remaining headers (e.g. in a header only reached through another) is
-//! pinned down by compiling each header alone.
+//! All candidates are compiled together, `xen.h` first. Every header in which the compiler
+//! reports an error is dropped and recorded with its first error, and the rest are
+//! compiled again, until the set compiles cleanly (the skipped headers and their errors
+//! are part of every report, so a header that only failed because of another shows up).
+//! An error outside the remaining headers (e.g. in a header only reached through another)
+//! is pinned down by compiling each header alone.
 
 use super::{header_of, Unit};
 use crate::error::Error;
@@ -23,12 +24,12 @@ fn errors(tu: &TranslationUnit<'_>, unit: &Unit<'_>) -> Vec<(Option<String>, Str
         .collect()
 }
 
+/// The headers that compile together, the skipped ones, and the clean translation unit.
+pub(crate) type Selection<'u> = (Vec<String>, Vec<SkippedHeader>, TranslationUnit<'u>);
+
 /// Splits `candidates` into the headers that compile together for the unit's ABI and the
-/// skipped ones.
-pub(crate) fn select(
-    unit: &Unit<'_>,
-    candidates: &[String],
-) -> Result<(Vec<String>, Vec<SkippedHeader>), Error> {
+/// skipped ones, and returns the translation unit of the former.
+pub(crate) fn select<'u>(unit: &'u Unit<'_>, candidates: &[String]) -> Result<Selection<'u>, Error> {
     let mut included: Vec<String> = Vec::new();
     if candidates.iter().any(|c| c == "xen.h") {
         included.push("xen.h".to_string());
@@ -47,24 +48,24 @@ pub(crate) fn select(
         let tu = unit.parse(&included, "")?;
         let errs = errors(&tu, unit);
         if errs.is_empty() {
-            return Ok((included, skipped));
+            return Ok((included, skipped, tu));
         }
         if first_error.is_empty() {
             first_error = errs[0].1.clone();
         }
-        // Only the first failing header is dropped per round: its side effects (e.g. macros
-        // it redefines) can be what breaks the headers after it.
-        let first_named = errs.iter().find_map(|(header, message)| {
-            let h = header.as_ref()?;
-            let pos = included.iter().position(|i| i == h)?;
-            Some((pos, message.clone()))
-        });
-        if let Some((pos, message)) = first_named {
-            let header = included.remove(pos);
-            skipped.push(SkippedHeader {
-                header,
-                error: message,
-            });
+        let mut failing: Vec<(String, String)> = Vec::new();
+        for (header, message) in &errs {
+            if let Some(h) = header {
+                if included.contains(h) && !failing.iter().any(|(f, _)| f == h) {
+                    failing.push((h.clone(), message.clone()));
+                }
+            }
+        }
+        if !failing.is_empty() {
+            included.retain(|h| !failing.iter().any(|(f, _)| f == h));
+            for (header, error) in failing {
+                skipped.push(SkippedHeader { header, error });
+            }
         } else {
             // The errors are in files we did not name: find the culprits one by one.
             let mut keep = Vec::new();
