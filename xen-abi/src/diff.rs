@@ -316,7 +316,8 @@ pub fn diff(old: Views<'_>, new: Views<'_>) -> Vec<Change> {
         for c in &mut tools {
             c.scope = Scope::Tools;
         }
-        judge_tools(&mut tools, to, tn);
+        let versioned = wholly_tools_only(&[to, tn], &tools_keys);
+        judge_tools(&mut tools, to, tn, &versioned);
         changes.extend(tools);
         judge_bumps(&mut changes);
         out.extend(changes);
@@ -394,11 +395,59 @@ fn versions_by_header(s: &Snapshot) -> BTreeMap<&str, Vec<(&str, i128)>> {
     out
 }
 
+/// The headers all of whose items (apart from interface version constants) are tools-only,
+/// in every snapshot given: an interface version they define covers the whole header.
+/// A header that mixes stable and tools-only items (e.g. `hvm/hvm_op.h`, whose
+/// `HVMOP_ALTP2M_INTERFACE_VERSION` covers altp2m only) gives its tools-only parts no
+/// version.
+fn wholly_tools_only(
+    snapshots: &[&Snapshot],
+    tools_keys: &BTreeSet<(ItemKind, String)>,
+) -> BTreeSet<String> {
+    let mut headers: BTreeMap<&str, bool> = BTreeMap::new();
+    for s in snapshots {
+        let items = s
+            .records
+            .iter()
+            .map(|(k, r)| ((ItemKind::Record, k.clone()), &r.header))
+            .chain(
+                s.typedefs
+                    .iter()
+                    .map(|(k, t)| ((ItemKind::Typedef, format!("typedef {k}")), &t.header)),
+            )
+            .chain(s.enums.iter().map(|(k, e)| ((ItemKind::Enum, k.clone()), &e.header)))
+            .chain(
+                s.constants
+                    .iter()
+                    .filter(|(k, _)| !is_interface_version(k))
+                    .map(|(k, c)| ((ItemKind::Constant, k.clone()), &c.header)),
+            );
+        for (key, header) in items {
+            let tools = tools_keys.contains(&key);
+            let entry = headers.entry(header.as_str()).or_insert(true);
+            *entry &= tools;
+        }
+    }
+    headers
+        .into_iter()
+        .filter(|(_, all)| *all)
+        .map(|(h, _)| h.to_string())
+        .collect()
+}
+
 /// Judges the breaking changes of tools-only items by the interface version of their
-/// header: raised with them, they are compatible (old tools are refused cleanly); not
-/// raised, they are a BREAK; a header without one gives tools built with the hypervisor.
-pub fn judge_tools(changes: &mut [Change], old: &Snapshot, new: &Snapshot) {
-    let (vo, vn) = (versions_by_header(old), versions_by_header(new));
+/// header (one of `versioned`, see [`wholly_tools_only`]): raised with them, they are
+/// compatible (old tools are refused cleanly); not raised, they are a BREAK; a header
+/// without one gives tools built with the hypervisor.
+pub fn judge_tools(
+    changes: &mut [Change],
+    old: &Snapshot,
+    new: &Snapshot,
+    versioned: &BTreeSet<String>,
+) {
+    let (mut vo, mut vn) = (versions_by_header(old), versions_by_header(new));
+    vo.retain(|h, _| versioned.contains(*h));
+    vn.retain(|h, _| versioned.contains(*h));
     for c in changes.iter_mut() {
         if c.verdict != Verdict::Break
             || (c.kind == ItemKind::Constant && is_interface_version(&c.item))
@@ -710,13 +759,17 @@ impl Differ<'_> {
             .then(|| nt.name.clone())
     }
 
-    /// Whether every old member is unchanged and every new one lies past the old end.
+    /// Whether every old member keeps its place and type (under its name or another) or
+    /// was padding, and every other new member lies past the old end.
     fn appended_only(&self, old: &Record, new: &Record) -> bool {
+        let same = |a: &Member, b: &Member| {
+            a.offset_bits == b.offset_bits && a.ty == b.ty && a.bit_width == b.bit_width
+        };
         old.members
             .iter()
-            .all(|om| new.members.iter().any(|nm| nm == om))
+            .all(|om| is_padding(&om.name) || new.members.iter().any(|nm| same(nm, om)))
             && new.members.iter().all(|nm| {
-                old.members.iter().any(|om| om == nm) || nm.offset_bits >= old.size * 8
+                old.members.iter().any(|om| same(om, nm)) || nm.offset_bits >= old.size * 8
             })
     }
 
@@ -746,6 +799,52 @@ impl Differ<'_> {
                 "save record type code changed (the length of c is the code)",
             );
         }
+    }
+
+    /// Whether the old anonymous member `om` (flattened as `om.name.*` in the old record)
+    /// has the layout of the named record `r` of the new tree (ignoring padding and
+    /// zero-size members, allowing renames at the same place and type).
+    fn same_layout_as_named(&self, om: &Member, r: &str) -> bool {
+        let Some(named) = self.new.records.get(r) else {
+            return false;
+        };
+        let Some(container) = self.old.records.values().find(|c| c.members.contains(om)) else {
+            return false;
+        };
+        let prefix = format!("{}.", om.name);
+        container
+            .members
+            .iter()
+            .filter(|m| m.name.starts_with(&prefix) && m.size > 0 && !is_padding(&m.name))
+            .all(|m| {
+                let rel = m.offset_bits - om.offset_bits;
+                named
+                    .members
+                    .iter()
+                    .any(|n| n.offset_bits == rel && n.ty == m.ty && n.bit_width == m.bit_width)
+            })
+    }
+
+    /// For a gone member `a.b.c` whose ancestor `a.b` now holds a named record with the old
+    /// anonymous layout, that record's name.
+    fn now_named(&self, new: &Record, name: &str) -> Option<String> {
+        let mut prefix = name;
+        while let Some((parent, _)) = prefix.rsplit_once('.') {
+            if let Some(p) = new.members.iter().find(|m| m.name == parent) {
+                let r = p.record.as_ref()?;
+                let old_parent = self
+                    .old
+                    .records
+                    .values()
+                    .flat_map(|c| c.members.iter())
+                    .find(|m| m.name == parent && m.ty.ends_with("{…}"))?;
+                return self
+                    .same_layout_as_named(old_parent, r)
+                    .then(|| r.clone());
+            }
+            prefix = parent;
+        }
+        None
     }
 
     /// The name of a top-level `version` member, if the record carries one.
@@ -813,6 +912,18 @@ impl Differ<'_> {
                 format!("renamed: the same bytes and type are now {}", a.name),
             );
         }
+        if om.size == 0 && !om.ty.ends_with("[]") {
+            return (
+                Verdict::Compatible,
+                "a zero-size member was removed: it held no bytes".into(),
+            );
+        }
+        if let Some(r) = self.now_named(new, &om.name) {
+            return (
+                Verdict::Compatible,
+                format!("its anonymous parent is now {r} with the same layout"),
+            );
+        }
         (Verdict::Break, "member removed".into())
     }
 
@@ -835,6 +946,14 @@ impl Differ<'_> {
                 Verdict::Compatible,
                 format!("retyped, but its old bytes and type are still {}", a.name),
             );
+        }
+        if let Some(r) = nm.record.as_ref().filter(|_| om.ty.ends_with("{…}")) {
+            if self.same_layout_as_named(om, r) {
+                return (
+                    Verdict::Compatible,
+                    format!("the anonymous type is now {r} with the same layout"),
+                );
+            }
         }
         (Verdict::Break, "member type changed".into())
     }
@@ -1053,7 +1172,9 @@ impl Differ<'_> {
     }
 
     fn constants(&mut self) {
-        for (name, old) in &self.old.constants {
+        // The interface version a consumer chose is not a fact of the headers.
+        let chosen = |name: &str| name == "__XEN_INTERFACE_VERSION__";
+        for (name, old) in self.old.constants.iter().filter(|(n, _)| !chosen(n)) {
             match self.new.constants.get(name) {
                 None => self.push(
                     ItemKind::Constant,
@@ -1081,7 +1202,7 @@ impl Differ<'_> {
                 Some(_) => {}
             }
         }
-        for (name, new) in &self.new.constants {
+        for (name, new) in self.new.constants.iter().filter(|(n, _)| !chosen(n)) {
             if !self.old.constants.contains_key(name) {
                 self.push(
                     ItemKind::Constant,
