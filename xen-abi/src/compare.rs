@@ -23,6 +23,16 @@ pub fn latest_interface_version(tools: &BTreeMap<Abi, Snapshot>) -> Option<i128>
         .map(|c| c.value)
 }
 
+/// The headers each ABI's snapshot skipped.
+fn skipped(
+    snapshots: &BTreeMap<Abi, Snapshot>,
+) -> BTreeMap<Abi, Vec<crate::model::SkippedHeader>> {
+    snapshots
+        .iter()
+        .map(|(abi, s)| (*abi, s.skipped.clone()))
+        .collect()
+}
+
 /// A tree compiled for the tools and as a guest at its own latest interface version.
 #[derive(Debug)]
 pub struct Compiled {
@@ -44,7 +54,7 @@ impl Compiled {
         let headers = PublicHeaders::locate(path, role)?;
         let tools = extractor.extract(&headers, View::Tools)?;
         let latest = latest_interface_version(&tools);
-        let guest = extractor.extract(&headers, View::Guest(latest))?;
+        let guest = extractor.extract_without(&headers, View::Guest(latest), &skipped(&tools))?;
         Ok(Compiled {
             name: path.display().to_string(),
             headers,
@@ -63,9 +73,11 @@ impl Compiled {
         if version == self.latest {
             Ok(std::borrow::Cow::Borrowed(&self.guest))
         } else {
-            Ok(std::borrow::Cow::Owned(
-                extractor.extract(&self.headers, View::Guest(version))?,
-            ))
+            Ok(std::borrow::Cow::Owned(extractor.extract_without(
+                &self.headers,
+                View::Guest(version),
+                &skipped(&self.tools),
+            )?))
         }
     }
 

@@ -985,12 +985,10 @@ impl Differ<'_> {
             let judged = if om.offset_bits != nm.offset_bits {
                 if is_padding(&om.name) {
                     Some((Verdict::Compatible, "padding moved".to_string()))
-                } else if om.name.contains('.')
-                    && self.alias(new, om, &om.ty, &om.name).is_some()
-                {
+                } else if let Some(a) = self.alias(new, om, &om.ty, &om.name) {
                     Some((
                         Verdict::Compatible,
-                        "moved inside its union; its old bytes keep their type".to_string(),
+                        format!("the name moved; its old bytes and type are still {}", a.name),
                     ))
                 } else {
                     Some((Verdict::Break, "member moved".to_string()))
@@ -1048,7 +1046,7 @@ impl Differ<'_> {
                 reason,
             );
         }
-        if old.align != new.align {
+        if old.align != new.align && self.zero_extended_save_record(key).is_none() {
             self.push(
                 ItemKind::Record,
                 key,
@@ -1176,16 +1174,31 @@ impl Differ<'_> {
         let chosen = |name: &str| name == "__XEN_INTERFACE_VERSION__";
         for (name, old) in self.old.constants.iter().filter(|(n, _)| !chosen(n)) {
             match self.new.constants.get(name) {
-                None => self.push(
-                    ItemKind::Constant,
-                    name,
-                    &old.header,
-                    None,
-                    Some(Slot::value(old.value)),
-                    None,
-                    Verdict::Break,
-                    "removed",
-                ),
+                None => {
+                    // Renamed: a constant new in the same header carries the old value.
+                    let renamed = self.new.constants.iter().find(|(n, c)| {
+                        c.header == old.header
+                            && c.value == old.value
+                            && !self.old.constants.contains_key(*n)
+                    });
+                    let (verdict, reason) = match renamed {
+                        Some((n, _)) => (
+                            Verdict::Compatible,
+                            format!("renamed to {n} (same value, same header)"),
+                        ),
+                        None => (Verdict::Break, "removed".to_string()),
+                    };
+                    self.push(
+                        ItemKind::Constant,
+                        name,
+                        &old.header,
+                        None,
+                        Some(Slot::value(old.value)),
+                        None,
+                        verdict,
+                        reason,
+                    )
+                }
                 Some(new) if new.value != old.value => {
                     let (verdict, reason) = constant_change(name, old.value, new.value);
                     self.push(

@@ -38,10 +38,33 @@ impl Extractor {
         tree: &PublicHeaders,
         view: View,
     ) -> Result<BTreeMap<Abi, Snapshot>, Error> {
+        self.extract_without(tree, view, &BTreeMap::new())
+    }
+
+    /// Like [`Extractor::extract`], leaving out per ABI the headers already known not to
+    /// compile (those the tools view of the same tree skipped: the guest view only leaves
+    /// declarations out, so they do not compile for a guest either). They are recorded as
+    /// skipped with their known error.
+    pub fn extract_without(
+        &self,
+        tree: &PublicHeaders,
+        view: View,
+        known: &BTreeMap<Abi, Vec<crate::model::SkippedHeader>>,
+    ) -> Result<BTreeMap<Abi, Snapshot>, Error> {
         let candidates = tree.candidate_headers()?;
         let mut out = BTreeMap::new();
         for abi in Abi::ALL {
-            out.insert(abi, self.extract_abi(tree, abi, view, &candidates)?);
+            let skip = known.get(&abi).cloned().unwrap_or_default();
+            let wanted: Vec<String> = candidates
+                .iter()
+                .filter(|c| !skip.iter().any(|k| &k.header == *c))
+                .cloned()
+                .collect();
+            let mut snapshot = self.extract_abi(tree, abi, view, &wanted)?;
+            let mut skipped = skip;
+            skipped.append(&mut snapshot.skipped);
+            snapshot.skipped = skipped;
+            out.insert(abi, snapshot);
         }
         Ok(out)
     }
