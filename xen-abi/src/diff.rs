@@ -1175,16 +1175,18 @@ impl Differ<'_> {
         for (name, old) in self.old.constants.iter().filter(|(n, _)| !chosen(n)) {
             match self.new.constants.get(name) {
                 None => {
-                    // Renamed: a constant new in the same header carries the old value.
+                    // Respelled: a constant new in the same header, with the old value and
+                    // the same name but for underscores and case (AVX512IFMA -> AVX512_IFMA).
                     let renamed = self.new.constants.iter().find(|(n, c)| {
                         c.header == old.header
                             && c.value == old.value
                             && !self.old.constants.contains_key(*n)
+                            && same_spelling(n, name)
                     });
                     let (verdict, reason) = match renamed {
                         Some((n, _)) => (
                             Verdict::Compatible,
-                            format!("renamed to {n} (same value, same header)"),
+                            format!("respelled {n} (same value, same header)"),
                         ),
                         None => (Verdict::Break, "removed".to_string()),
                     };
@@ -1230,6 +1232,17 @@ impl Differ<'_> {
             }
         }
     }
+}
+
+/// Whether two names differ only in underscores and case.
+fn same_spelling(a: &str, b: &str) -> bool {
+    let bare = |s: &str| -> String {
+        s.chars()
+            .filter(|c| *c != '_')
+            .map(|c| c.to_ascii_lowercase())
+            .collect()
+    };
+    bare(a) == bare(b)
 }
 
 /// Whether `new` is the flexible array form (`T[]`) of the one-element array `old` (`T[1]`).
