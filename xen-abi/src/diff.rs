@@ -801,6 +801,35 @@ impl Differ<'_> {
         }
     }
 
+    /// Whether an integer member grew in place over padding members of the old record that
+    /// the new one no longer has.
+    fn widened_into_padding(&self, om: &Member, nm: &Member) -> bool {
+        let scalar = |m: &Member| {
+            m.bit_width.is_none() && !m.ty.contains(['[', '{', '*']) && !m.ty.starts_with("struct")
+        };
+        if !scalar(om) || !scalar(nm) || nm.size <= om.size || nm.offset_bits != om.offset_bits {
+            return false;
+        }
+        let Some(old) = self.old.records.values().find(|r| r.members.contains(om)) else {
+            return false;
+        };
+        let (from, to) = (om.offset_bits + om.size * 8, nm.offset_bits + nm.size * 8);
+        let mut covered = from;
+        let mut pads: Vec<&Member> = old
+            .members
+            .iter()
+            .filter(|m| is_padding(&m.name) && m.offset_bits >= from && m.offset_bits < to)
+            .collect();
+        pads.sort_by_key(|m| m.offset_bits);
+        for p in pads {
+            if p.offset_bits > covered {
+                return false;
+            }
+            covered = covered.max(p.offset_bits + p.size * 8);
+        }
+        covered >= to
+    }
+
     /// Whether the old anonymous member `om` (flattened as `om.name.*` in the old record)
     /// has the layout of the named record `r` of the new tree (ignoring padding and
     /// zero-size members, allowing renames at the same place and type).
@@ -945,6 +974,14 @@ impl Differ<'_> {
             return (
                 Verdict::Compatible,
                 format!("retyped, but its old bytes and type are still {}", a.name),
+            );
+        }
+        if self.widened_into_padding(om, nm) {
+            return (
+                Verdict::Compatible,
+                "widened into the padding that followed it: on little-endian x86 (and Arm) \
+                 its old bytes keep their meaning, the padding was zero"
+                    .into(),
             );
         }
         if let Some(r) = nm.record.as_ref().filter(|_| om.ty.ends_with("{…}")) {
