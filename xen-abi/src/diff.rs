@@ -618,7 +618,7 @@ impl Differ<'_> {
         if depth > 16 {
             return Err("containers nest too deeply to judge".into());
         }
-        let (Some(old), Some(new)) = (self.old.records.get(key), self.new.records.get(key)) else {
+        let (Some(_), Some(new)) = (self.old.records.get(key), self.new.records.get(key)) else {
             return Err("the type is new or gone".into());
         };
         if let Some(why) = self.page_overlaid(key, new) {
@@ -628,25 +628,8 @@ impl Differ<'_> {
                 Err(format!("{key} {why}, but exceeds its {PAGE_SIZE}-byte limit"))
             };
         }
-        if new.size < old.size {
-            if let Some(m) = self.flexible_tail(old, new) {
-                return Ok(format!(
-                    "it shrank only because its last member {m} became a flexible array"
-                ));
-            }
-        }
-        if new.size > old.size && self.appended_only(old, new) {
-            if let Some(code) = self.zero_extended_save_record(key) {
-                return Ok(format!(
-                    "it is the HVM save record {code}, which Xen loads zero-extended, and \
-                     members were only appended"
-                ));
-            }
-            if let Some(v) = self.self_versioned(old) {
-                return Ok(format!(
-                    "members were appended to a structure that carries its own {v} field"
-                ));
-            }
+        if let Some(why) = self.own_size_ok(key) {
+            return Ok(why);
         }
         let mut reasons = Vec::new();
         let mut held_by_any = false;
@@ -679,6 +662,34 @@ impl Differ<'_> {
         }
     }
 
+    /// Whether a record's size change is harmless by the record's own nature, wherever it
+    /// is held: a flexible-array conversion, or appended members of a zero-extended save
+    /// record or of a structure with its own version field.
+    fn own_size_ok(&self, key: &str) -> Option<String> {
+        let (old, new) = (self.old.records.get(key)?, self.new.records.get(key)?);
+        if new.size < old.size {
+            if let Some(m) = self.flexible_tail(old, new) {
+                return Some(format!(
+                    "it shrank only because its last member {m} became a flexible array"
+                ));
+            }
+        }
+        if new.size > old.size && self.appended_only(old, new) {
+            if let Some(code) = self.zero_extended_save_record(key) {
+                return Some(format!(
+                    "it is the HVM save record {code}, which Xen loads zero-extended, and \
+                     members were only appended"
+                ));
+            }
+            if let Some(v) = self.self_versioned(old) {
+                return Some(format!(
+                    "members were appended to a structure that carries its own {v} field"
+                ));
+            }
+        }
+        None
+    }
+
     /// Whether member `m` of `container` (old form `om`) may change size: shrinking never
     /// moves anything; growing must not reach the next member, and must stay within the
     /// container or be a harmless size change of the container.
@@ -691,12 +702,9 @@ impl Differ<'_> {
         depth: usize,
     ) -> Judged {
         if m.size < om.size {
-            return match &m.record {
-                Some(inner) => self
-                    .size_change_ok(inner, depth)
-                    .map(|why| format!("shrank ({why})")),
-                None => Err("it shrank".into()),
-            };
+            if let Some(why) = m.record.as_deref().and_then(|inner| self.own_size_ok(inner)) {
+                return Ok(format!("shrank: {why}"));
+            }
         }
         let (start, end) = (m.offset_bits, m.offset_bits + m.size * 8);
         let old_end = om.offset_bits + om.size * 8;
@@ -714,9 +722,9 @@ impl Differ<'_> {
         let old_size = self.old.records.get(ckey).map(|r| r.size);
         if end <= container.size * 8 && old_size == Some(container.size) {
             return Ok(if in_union {
-                "it grew within a union whose size is unchanged".into()
+                "it changed size within a union whose size is unchanged".into()
             } else {
-                "it grew into space the container already had".into()
+                "it changed size within the space the container already had".into()
             });
         }
         self.size_change_ok(ckey, depth)
@@ -884,13 +892,23 @@ impl Differ<'_> {
             .map(|m| m.name.clone())
     }
 
-    /// A member of the new record at the same place with the given type, other than `name`.
+    /// A member of the new record at the old member's place with the given type, other than
+    /// `name`, that is either new or was already at that place (an alias of it, as in a
+    /// union): then the old bytes keep their meaning under that name. A member that merely
+    /// moved there (two members swapped) does not count.
     fn alias<'r>(&self, new: &'r Record, at: &Member, ty: &str, name: &str) -> Option<&'r Member> {
+        let old = self.old.records.values().find(|r| r.members.contains(at));
         new.members.iter().find(|m| {
             m.name != name
                 && m.offset_bits == at.offset_bits
                 && m.ty == ty
                 && m.bit_width == at.bit_width
+                && old.is_none_or(|o| {
+                    o.members
+                        .iter()
+                        .find(|x| x.name == m.name)
+                        .is_none_or(|x| x.offset_bits == at.offset_bits)
+                })
         })
     }
 
