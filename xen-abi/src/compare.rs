@@ -24,9 +24,7 @@ pub fn latest_interface_version(tools: &BTreeMap<Abi, Snapshot>) -> Option<i128>
 }
 
 /// The headers each ABI's snapshot skipped.
-fn skipped(
-    snapshots: &BTreeMap<Abi, Snapshot>,
-) -> BTreeMap<Abi, Vec<crate::model::SkippedHeader>> {
+fn skipped(snapshots: &BTreeMap<Abi, Snapshot>) -> BTreeMap<Abi, Vec<crate::model::SkippedHeader>> {
     snapshots
         .iter()
         .map(|(abi, s)| (*abi, s.skipped.clone()))
@@ -114,7 +112,9 @@ pub fn reference_checks(
     }
     let text = std::fs::read_to_string(&path).map_err(|e| Error::Reference {
         path: path.clone(),
-        reason: format!("cannot read it ({e}); pass --no-reference-size to check the headers alone"),
+        reason: format!(
+            "cannot read it ({e}); pass --no-reference-size to check the headers alone"
+        ),
     })?;
     let rows = reference::parse(&text).map_err(|reason| Error::Reference { path, reason })?;
     Ok(reference::compare(&rows, tools))

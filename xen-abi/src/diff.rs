@@ -225,8 +225,7 @@ fn is_growing_bound(name: &str) -> bool {
 /// Whether a constant is an interface version (`XEN_DOMCTL_INTERFACE_VERSION`,
 /// `__XEN_LATEST_INTERFACE_VERSION__`, ...).
 pub fn is_interface_version(name: &str) -> bool {
-    name.trim_end_matches('_').ends_with("INTERFACE_VERSION")
-        && name != "__XEN_INTERFACE_VERSION__"
+    name.trim_end_matches('_').ends_with("INTERFACE_VERSION") && name != "__XEN_INTERFACE_VERSION__"
 }
 
 /// One element type `T` of a one-element array spelling `T[1]`.
@@ -351,13 +350,15 @@ pub fn header_checks(old: Views<'_>, new: Views<'_>) -> Vec<Check> {
                 .iter()
                 .filter(|s| o.headers.contains(&s.header))
                 .map(|s| {
-                    let items = o
-                        .records
-                        .values()
-                        .filter(|r| r.header == s.header)
-                        .count();
+                    let items = o.records.values().filter(|r| r.header == s.header).count()
+                        + o.typedefs.values().filter(|t| t.header == s.header).count()
+                        + o.enums.values().filter(|e| e.header == s.header).count()
+                        + o.constants
+                            .values()
+                            .filter(|c| c.header == s.header)
+                            .count();
                     format!(
-                        "{} ({}; its {items} types were not compared)",
+                        "{} ({}; its {items} items were not compared)",
                         s.header, s.error
                     )
                 })
@@ -415,7 +416,11 @@ fn wholly_tools_only(
                     .iter()
                     .map(|(k, t)| ((ItemKind::Typedef, format!("typedef {k}")), &t.header)),
             )
-            .chain(s.enums.iter().map(|(k, e)| ((ItemKind::Enum, k.clone()), &e.header)))
+            .chain(
+                s.enums
+                    .iter()
+                    .map(|(k, e)| ((ItemKind::Enum, k.clone()), &e.header)),
+            )
             .chain(
                 s.constants
                     .iter()
@@ -525,9 +530,14 @@ fn judge_bumps(changes: &mut [Change]) {
 /// The guest handle names `DEFINE_XEN_GUEST_HANDLE(name)` declares.
 fn guest_handle_base(name: &str) -> Option<&str> {
     let bare = name.strip_prefix("typedef ").unwrap_or(name);
-    ["__guest_handle_64_const_", "__guest_handle_64_", "__guest_handle_const_", "__guest_handle_"]
-        .iter()
-        .find_map(|p| bare.strip_prefix(p))
+    [
+        "__guest_handle_64_const_",
+        "__guest_handle_64_",
+        "__guest_handle_const_",
+        "__guest_handle_",
+    ]
+    .iter()
+    .find_map(|p| bare.strip_prefix(p))
 }
 
 /// Removed guest handles of a removed typedef are reported with that typedef, not as
@@ -623,9 +633,13 @@ impl Differ<'_> {
         };
         if let Some(why) = self.page_overlaid(key, new) {
             return if new.size <= PAGE_SIZE {
-                Ok(format!("{key} {why}; it stays within its {PAGE_SIZE}-byte limit"))
+                Ok(format!(
+                    "{key} {why}; it stays within its {PAGE_SIZE}-byte limit"
+                ))
             } else {
-                Err(format!("{key} {why}, but exceeds its {PAGE_SIZE}-byte limit"))
+                Err(format!(
+                    "{key} {why}, but exceeds its {PAGE_SIZE}-byte limit"
+                ))
             };
         }
         if let Some(why) = self.own_size_ok(key) {
@@ -702,7 +716,11 @@ impl Differ<'_> {
         depth: usize,
     ) -> Judged {
         if m.size < om.size {
-            if let Some(why) = m.record.as_deref().and_then(|inner| self.own_size_ok(inner)) {
+            if let Some(why) = m
+                .record
+                .as_deref()
+                .and_then(|inner| self.own_size_ok(inner))
+            {
                 return Ok(format!("shrank: {why}"));
             }
         }
@@ -794,15 +812,26 @@ impl Differ<'_> {
 
     /// A `DECLARE_HVM_SAVE_TYPE` struct: only its type code (the length of `c`) is ABI.
     fn save_type(&mut self, key: &str, old: &Record, new: &Record) {
-        let code = |r: &Record| r.members.iter().find(|m| m.name == "c").map(|m| m.ty.clone());
+        let code = |r: &Record| {
+            r.members
+                .iter()
+                .find(|m| m.name == "c")
+                .map(|m| m.ty.clone())
+        };
         if code(old) != code(new) {
             self.push(
                 ItemKind::Record,
                 key,
                 &new.header,
                 Some("c"),
-                code(old).map(|ty| Slot { ty: Some(ty), ..Slot::default() }),
-                code(new).map(|ty| Slot { ty: Some(ty), ..Slot::default() }),
+                code(old).map(|ty| Slot {
+                    ty: Some(ty),
+                    ..Slot::default()
+                }),
+                code(new).map(|ty| Slot {
+                    ty: Some(ty),
+                    ..Slot::default()
+                }),
                 Verdict::Break,
                 "save record type code changed (the length of c is the code)",
             );
@@ -875,9 +904,7 @@ impl Differ<'_> {
                     .values()
                     .flat_map(|c| c.members.iter())
                     .find(|m| m.name == parent && m.ty.ends_with("{…}"))?;
-                return self
-                    .same_layout_as_named(old_parent, r)
-                    .then(|| r.clone());
+                return self.same_layout_as_named(old_parent, r).then(|| r.clone());
             }
             prefix = parent;
         }
@@ -979,8 +1006,7 @@ impl Differ<'_> {
         if is_padding(&om.name) {
             return (Verdict::Compatible, "padding changed".into());
         }
-        if is_flexible_of(&om.ty, &nm.ty) && new.tail_member().map(|t| &t.name) == Some(&nm.name)
-        {
+        if is_flexible_of(&om.ty, &nm.ty) && new.tail_member().map(|t| &t.name) == Some(&nm.name) {
             return (
                 Verdict::Compatible,
                 "one-element array became a flexible array member: same offset and element \
@@ -1043,7 +1069,10 @@ impl Differ<'_> {
                 } else if let Some(a) = self.alias(new, om, &om.ty, &om.name) {
                     Some((
                         Verdict::Compatible,
-                        format!("the name moved; its old bytes and type are still {}", a.name),
+                        format!(
+                            "the name moved; its old bytes and type are still {}",
+                            a.name
+                        ),
                     ))
                 } else {
                     Some((Verdict::Break, "member moved".to_string()))
@@ -1329,7 +1358,16 @@ mod tests {
 
     #[test]
     fn padding_names() {
-        for name in ["pad", "pad0", "_pad", "__pad[2]", "u.pad1", "reserved1", "rsvd", "_pad_0"] {
+        for name in [
+            "pad",
+            "pad0",
+            "_pad",
+            "__pad[2]",
+            "u.pad1",
+            "reserved1",
+            "rsvd",
+            "_pad_0",
+        ] {
             assert!(is_padding(name), "{name}");
         }
         for name in ["p2m_cr3", "spad", "u.data", "result", "padding_mode"] {
@@ -1339,17 +1377,29 @@ mod tests {
 
     #[test]
     fn flexible_array_spellings() {
-        assert!(is_flexible_of("union blkif_sring_entry[1]", "union blkif_sring_entry[]"));
+        assert!(is_flexible_of(
+            "union blkif_sring_entry[1]",
+            "union blkif_sring_entry[]"
+        ));
         assert!(!is_flexible_of("unsigned int[2]", "unsigned int[]"));
         assert!(!is_flexible_of("unsigned int[1]", "unsigned long[]"));
     }
 
     #[test]
     fn constant_rules() {
-        assert_eq!(constant_change("GNTTAB_X", -(1 << 31), 1 << 31).0, Verdict::Compatible);
-        assert_eq!(constant_change("HVM_NR_PARAMS", 38, 39).0, Verdict::Compatible);
+        assert_eq!(
+            constant_change("GNTTAB_X", -(1 << 31), 1 << 31).0,
+            Verdict::Compatible
+        );
+        assert_eq!(
+            constant_change("HVM_NR_PARAMS", 38, 39).0,
+            Verdict::Compatible
+        );
         assert_eq!(constant_change("HVM_NR_PARAMS", 39, 38).0, Verdict::Break);
-        assert_eq!(constant_change("XENMEM_access_default", 10, 11).0, Verdict::Break);
+        assert_eq!(
+            constant_change("XENMEM_access_default", 10, 11).0,
+            Verdict::Break
+        );
     }
 
     #[test]
@@ -1362,8 +1412,14 @@ mod tests {
 
     #[test]
     fn guest_handles_of_a_typedef() {
-        assert_eq!(guest_handle_base("__guest_handle_64_const_foo_t"), Some("foo_t"));
-        assert_eq!(guest_handle_base("typedef __guest_handle_foo_t"), Some("foo_t"));
+        assert_eq!(
+            guest_handle_base("__guest_handle_64_const_foo_t"),
+            Some("foo_t")
+        );
+        assert_eq!(
+            guest_handle_base("typedef __guest_handle_foo_t"),
+            Some("foo_t")
+        );
         assert_eq!(guest_handle_base("struct foo"), None);
     }
 }

@@ -302,7 +302,11 @@ fn details(text: &mut String, pair: &str, report: &Report) {
         } else {
             continue;
         };
-        let member = c.member.as_deref().map(|m| format!(".{m}")).unwrap_or_default();
+        let member = c
+            .member
+            .as_deref()
+            .map(|m| format!(".{m}"))
+            .unwrap_or_default();
         let old = c
             .old
             .as_ref()
@@ -319,5 +323,49 @@ fn details(text: &mut String, pair: &str, report: &Report) {
     }
     for c in report.checks.iter().filter(|c| !c.passed) {
         let _ = writeln!(text, "  RULE     {} {}: {}", c.abi, c.rule, c.detail);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expected_table_round_trips() {
+        let rows = vec![Row {
+            pair: "4.6.0 -> 4.7.0".into(),
+            counts: [1, 2, 3, 4, 5, 6, 0],
+            why: "because".into(),
+        }];
+        assert_eq!(parse_table(&table(&rows)).unwrap(), rows);
+    }
+
+    #[test]
+    fn malformed_rows_are_refused() {
+        assert!(parse_table("no table here").is_err());
+        let err = parse_table("| 4.6.0 -> 4.7.0 | 1 | x | 0 | 0 | 0 | 0 | 0 | why |").unwrap_err();
+        assert!(err.contains("'x' is not a count"), "{err}");
+        assert!(parse_table("| 4.6.0 -> 4.7.0 | 1 | why |").is_err());
+    }
+
+    #[test]
+    fn trees_sort_by_release_then_name() {
+        let dir = std::env::temp_dir().join(format!("xen-abi-trees-{}", std::process::id()));
+        for name in [
+            "xen-4.10.0",
+            "xen-4.9.0",
+            "xen-staging-abc",
+            "xen-4.22.0",
+            "notes",
+        ] {
+            let public = dir.join(name).join("xen/include/public");
+            std::fs::create_dir_all(&public).unwrap();
+            if name != "notes" {
+                std::fs::write(public.join("xen.h"), "").unwrap();
+            }
+        }
+        let names: Vec<String> = trees(&dir).unwrap().into_iter().map(|(n, _)| n).collect();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(names, ["4.9.0", "4.10.0", "4.22.0", "staging-abc"]);
     }
 }

@@ -64,7 +64,8 @@ impl PublicHeaders {
                 })?;
                 let name = entry.file_name().to_string_lossy().into_owned();
                 // Other architectures' headers (arch-arm*, arch-ppc.h, arch-riscv.h, ...).
-                if !name.ends_with(".h") || name.starts_with("arch-") && !name.starts_with("arch-x86")
+                if !name.ends_with(".h")
+                    || name.starts_with("arch-") && !name.starts_with("arch-x86")
                 {
                     continue;
                 }

@@ -30,7 +30,10 @@ pub(crate) type Selection<'u> = (Vec<String>, Vec<SkippedHeader>, TranslationUni
 
 /// Splits `candidates` into the headers that compile together for the unit's ABI and the
 /// skipped ones, and returns the translation unit of the former.
-pub(crate) fn select<'u>(unit: &'u Unit<'_>, candidates: &[String]) -> Result<Selection<'u>, Error> {
+pub(crate) fn select<'u>(
+    unit: &'u Unit<'_>,
+    candidates: &[String],
+) -> Result<Selection<'u>, Error> {
     let other_abi = match unit.abi {
         crate::Abi::X86_32 => "arch-x86/xen-x86_64.h",
         crate::Abi::X86_64 => "arch-x86/xen-x86_32.h",
