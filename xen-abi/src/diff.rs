@@ -440,10 +440,41 @@ fn wholly_tools_only(
         .collect()
 }
 
-/// Judges the breaking changes of tools-only items by the interface version of their
-/// header (one of `versioned`, see [`wholly_tools_only`]): raised with them, they are
-/// compatible (old tools are refused cleanly); not raised, they are a BREAK; a header
-/// without one gives tools built with the hypervisor.
+/// How the reasons of the rules that keep every existing byte and value begin: renames,
+/// aliases, respellings, signedness, flexible arrays, zero-size members, growing bounds,
+/// widening into padding, new members and padding reuse. Every other change of an existing
+/// item changes its layout or a value.
+const KEEPS_EVERY_BYTE: &[&str] = &[
+    "renamed: ",
+    "retyped, but its old bytes",
+    "the name moved; its old bytes",
+    "its anonymous parent is now",
+    "the anonymous type is now",
+    "a zero-size member was removed",
+    "one-element array became a flexible array member",
+    "size changed; it shrank only because its last member",
+    "respelled ",
+    "same 32 bits",
+    "a bound of a set that grows",
+    "widened into the padding",
+    // A member added changes no existing byte by itself (a new union alternative, or a
+    // field in former padding); a record that grows has its own size change.
+    "member added",
+    "padding ",
+];
+
+/// Whether a change alters the layout or a value that existing users rely on: anything
+/// but an addition or a rule that keeps every byte ([`KEEPS_EVERY_BYTE`]).
+pub fn changes_layout(c: &Change) -> bool {
+    !c.is_addition() && !KEEPS_EVERY_BYTE.iter().any(|p| c.reason.starts_with(p))
+}
+
+/// Judges the layout changes of tools-only items (see [`changes_layout`]; additions need
+/// no bump) by the interface version of their header (one of `versioned`, see
+/// [`wholly_tools_only`]): raised with them, they are compatible (old tools are refused
+/// cleanly); not raised, they are a BREAK, even where the stable rules would allow them
+/// (a member added, a sub-op struct grown inside its union): Xen compares the version, not
+/// the layout. A header without one gives tools built with the hypervisor.
 pub fn judge_tools(
     changes: &mut [Change],
     old: &Snapshot,
@@ -454,15 +485,16 @@ pub fn judge_tools(
     vo.retain(|h, _| versioned.contains(*h));
     vn.retain(|h, _| versioned.contains(*h));
     for c in changes.iter_mut() {
-        if c.verdict != Verdict::Break
-            || (c.kind == ItemKind::Constant && is_interface_version(&c.item))
-        {
+        if !changes_layout(c) || (c.kind == ItemKind::Constant && is_interface_version(&c.item)) {
             continue;
         }
         let header = c.header.as_str();
         let olds = vo.get(header).cloned().unwrap_or_default();
         let news = vn.get(header).cloned().unwrap_or_default();
         if olds.is_empty() && news.is_empty() {
+            if c.verdict != Verdict::Break {
+                continue;
+            }
             c.verdict = Verdict::Compatible;
             c.versioning = Some(Versioning::Unversioned);
             c.reason = format!(
@@ -484,6 +516,7 @@ pub fn judge_tools(
                 c.reason = format!("{}; {bump}: old tools are refused cleanly", c.reason);
             }
             None => {
+                c.verdict = Verdict::Break;
                 let names: Vec<String> = olds
                     .iter()
                     .map(|(n, v)| format!("{n} still {v:#x}"))
@@ -628,9 +661,16 @@ impl Differ<'_> {
         if depth > 16 {
             return Err("containers nest too deeply to judge".into());
         }
-        let (Some(_), Some(new)) = (self.old.records.get(key), self.new.records.get(key)) else {
+        let (Some(old), Some(new)) = (self.old.records.get(key), self.new.records.get(key)) else {
             return Err("the type is new or gone".into());
         };
+        if new.size < old.size {
+            if let Some(m) = self.flexible_tail(old, new) {
+                return Ok(format!(
+                    "it shrank only because its last member {m} became a flexible array"
+                ));
+            }
+        }
         if let Some(why) = self.page_overlaid(key, new) {
             return if new.size <= PAGE_SIZE {
                 Ok(format!(
