@@ -25,6 +25,9 @@ usage: xen-abi diff OLD NEW [--json] [--expect ITEM[=VALUE]]...
                        new value or a type's new size (decimal or 0x hex); repeatable
   --no-reference-size  check: skip tools/include/xen-foreign/reference.size
   --expected TABLE     history: the markdown table the per-pair counts must match
+  --abi ABI            history: be the worker of one ABI (x86_32, x86_64) and print
+                       one JSON report per pair and line; without it history runs
+                       one such worker per ABI in parallel
 exit status: 0 compatible (history: table matches), 1 break (or unmet expectation,
 or a differing table), 2 could not run";
 
@@ -46,6 +49,8 @@ pub enum Command {
         dir: PathBuf,
         /// The expected table.
         expected: Option<PathBuf>,
+        /// Run as the worker of this ABI only (JSON lines on stdout).
+        abi: Option<crate::Abi>,
     },
     /// Check one tree alone.
     Check {
@@ -72,6 +77,7 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Options, Er
     let mut reference_size = true;
     let mut expect = Vec::new();
     let mut expected = None;
+    let mut abi = None;
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -90,6 +96,17 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Options, Er
                 expected = Some(PathBuf::from(args.next().ok_or_else(|| {
                     Error::Usage("--expected needs the path of a table".into())
                 })?));
+            }
+            "--abi" => {
+                let name = args.next().unwrap_or_default();
+                abi = Some(
+                    crate::Abi::ALL
+                        .into_iter()
+                        .find(|a| a.name() == name)
+                        .ok_or_else(|| {
+                            Error::Usage(format!("--abi takes x86_32 or x86_64, not '{name}'"))
+                        })?,
+                );
             }
             "-h" | "--help" => return Err(Error::Usage(String::new())),
             a if a.starts_with('-') => return Err(Error::Usage(format!("unknown option {a}"))),
@@ -132,13 +149,16 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Options, Er
             Command::History {
                 dir: dir.into(),
                 expected: expected.take(),
+                abi: abi.take(),
             }
         }
         Some(other) => return Err(Error::Usage(format!("unknown command {other}"))),
         None => return Err(Error::Usage("no command given".into())),
     };
-    if expected.is_some() {
-        return Err(Error::Usage("--expected applies to history only".into()));
+    if expected.is_some() || abi.is_some() {
+        return Err(Error::Usage(
+            "--expected and --abi apply to history only".into(),
+        ));
     }
     Ok(Options { command, json })
 }
@@ -301,6 +321,30 @@ mod tests {
                 expect: vec![("X".into(), Some("21".into()))],
             }
         );
+    }
+
+    #[test]
+    fn parses_history_and_its_worker() {
+        let o = parse_args(args(&["history", "d", "--expected", "t.md"])).unwrap();
+        assert_eq!(
+            o.command,
+            Command::History {
+                dir: "d".into(),
+                expected: Some("t.md".into()),
+                abi: None,
+            }
+        );
+        let o = parse_args(args(&["history", "d", "--abi", "x86_32"])).unwrap();
+        assert!(matches!(
+            o.command,
+            Command::History {
+                abi: Some(crate::Abi::X86_32),
+                ..
+            }
+        ));
+        assert!(parse_args(args(&["history", "d", "--abi", "arm64"])).is_err());
+        assert!(parse_args(args(&["diff", "a", "b", "--expected", "t.md"])).is_err());
+        assert!(parse_args(args(&["check", "t", "--abi", "x86_64"])).is_err());
     }
 
     #[test]

@@ -12,11 +12,11 @@
 use crate::abi::Abi;
 use crate::invariants::Check;
 use crate::model::{Member, Record, RecordKind, Snapshot};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Whether a difference keeps existing binaries working.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Verdict {
     /// Existing users are unaffected.
@@ -36,7 +36,7 @@ impl Verdict {
 }
 
 /// What kind of item changed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ItemKind {
     /// A struct or union.
@@ -50,7 +50,7 @@ pub enum ItemKind {
 }
 
 /// Which promise an item is under.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Scope {
     /// Seen by guests: may only change compatibly.
@@ -60,7 +60,7 @@ pub enum Scope {
 }
 
 /// How an interface version took part in a verdict.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Versioning {
     /// The change is an interface version being raised.
@@ -74,7 +74,7 @@ pub enum Versioning {
 }
 
 /// One side (old or new) of a difference.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Slot {
     /// Offset in bytes (`byte.bit` for a bit-field), for members.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -117,7 +117,7 @@ impl Slot {
 }
 
 /// One classified difference on one ABI.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Change {
     /// The ABI on which it was seen.
     pub abi: Abi,

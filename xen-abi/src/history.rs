@@ -3,16 +3,21 @@
 //! summed up as one table row per pair and compared with an expected table.
 //!
 //! Each tree is compiled once per view and ABI and reused for both pairs it is part of;
-//! each pair is judged by exactly the code `xen-abi diff` runs ([`compare::compare`]).
+//! each pair is judged by exactly the code `xen-abi diff` runs ([`compare::compare`]). The
+//! two ABIs are independent, so each runs in a worker process of its own
+//! (`xen-abi history DIR --abi ABI`, one JSON report per pair and line).
 
+use crate::abi::Abi;
 use crate::compare::{self, Compiled};
 use crate::diff::{Change, ItemKind, Verdict, Versioning};
 use crate::error::Error;
 use crate::extract::Extractor;
 use crate::report::Report;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 use std::time::Instant;
 
 /// The counted columns of a row, in table order.
@@ -196,7 +201,108 @@ pub struct Outcome {
     pub seconds: f64,
 }
 
-/// Diffs every consecutive pair of the trees in `dir` and compares with `expected`.
+/// One pair's report, as a worker prints it (one JSON object per line).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PairReport {
+    /// `OLD -> NEW`.
+    pub pair: String,
+    /// The report of that pair for the worker's ABI.
+    pub report: Report,
+}
+
+/// The per-pair reports of the trees in `dir`, for the extractor's ABIs, in order.
+pub fn pair_reports(dir: &Path, extractor: &Extractor) -> Result<Vec<PairReport>, Error> {
+    let trees = trees(dir)?;
+    let mut out = Vec::new();
+    let mut previous: Option<(String, Compiled)> = None;
+    for (name, path) in &trees {
+        let compiled = Compiled::new(extractor, path, "TREE")?;
+        if let Some((old_name, old)) = &previous {
+            out.push(PairReport {
+                pair: format!("{old_name} -> {name}"),
+                report: compare::compare(extractor, old, &compiled)?,
+            });
+        }
+        previous = Some((name.clone(), compiled));
+    }
+    Ok(out)
+}
+
+/// The worker of one ABI: prints each pair's report as one JSON line.
+pub fn run_worker(dir: &Path, abi: Abi) -> Result<(), Error> {
+    let extractor = Extractor::for_abis(&[abi])?;
+    for r in pair_reports(dir, &extractor)? {
+        let line = serde_json::to_string(&r).map_err(|e| Error::Parse {
+            path: dir.to_path_buf(),
+            abi,
+            reason: format!("cannot encode the report of {}: {e}", r.pair),
+        })?;
+        println!("{line}");
+    }
+    Ok(())
+}
+
+/// Runs one worker process per ABI (this program with `history DIR --abi ABI`), so the
+/// two ABIs are compiled in parallel, and merges their reports pair by pair.
+fn parallel_reports(dir: &Path) -> Result<Vec<PairReport>, Error> {
+    let exe = std::env::current_exe().map_err(|source| Error::Io {
+        path: PathBuf::from("/proc/self/exe"),
+        source,
+    })?;
+    let children: Vec<(Abi, std::process::Child)> = Abi::ALL
+        .iter()
+        .map(|&abi| {
+            Command::new(&exe)
+                .arg("history")
+                .arg(dir)
+                .args(["--abi", abi.name()])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .map(|c| (abi, c))
+                .map_err(|source| Error::Io {
+                    path: exe.clone(),
+                    source,
+                })
+        })
+        .collect::<Result<_, _>>()?;
+    let mut merged: Vec<PairReport> = Vec::new();
+    for (abi, child) in children {
+        let out = child.wait_with_output().map_err(|source| Error::Io {
+            path: exe.clone(),
+            source,
+        })?;
+        if !out.status.success() {
+            return Err(Error::Parse {
+                path: dir.to_path_buf(),
+                abi,
+                reason: format!(
+                    "the {abi} worker failed: {}",
+                    String::from_utf8_lossy(&out.stderr).trim()
+                ),
+            });
+        }
+        for line in String::from_utf8_lossy(&out.stdout).lines() {
+            let r: PairReport = serde_json::from_str(line).map_err(|e| Error::Parse {
+                path: dir.to_path_buf(),
+                abi,
+                reason: format!("the {abi} worker printed an unreadable report: {e}"),
+            })?;
+            match merged.iter_mut().find(|m| m.pair == r.pair) {
+                Some(m) => {
+                    m.report.changes.extend(r.report.changes);
+                    m.report.checks.extend(r.report.checks);
+                    m.report.headers.extend(r.report.headers);
+                }
+                None => merged.push(r),
+            }
+        }
+    }
+    Ok(merged)
+}
+
+/// Diffs every consecutive pair of the trees in `dir` (both ABIs in parallel worker
+/// processes) and compares with `expected`.
 pub fn run(dir: &Path, expected: Option<&Path>) -> Result<Outcome, Error> {
     let start = Instant::now();
     let expected_rows = match expected {
@@ -213,26 +319,18 @@ pub fn run(dir: &Path, expected: Option<&Path>) -> Result<Outcome, Error> {
         None => None,
     };
     let trees = trees(dir)?;
-    let extractor = Extractor::new()?;
     let mut text = String::new();
     let mut rows = Vec::new();
-    let mut previous: Option<(String, Compiled)> = None;
-    for (name, path) in &trees {
-        let compiled = Compiled::new(&extractor, path, "TREE")?;
-        if let Some((old_name, old)) = &previous {
-            let pair = format!("{old_name} -> {name}");
-            let report = compare::compare(&extractor, old, &compiled)?;
-            details(&mut text, &pair, &report);
-            let mut row = summarize(&pair, &report);
-            if let Some(e) = expected_rows
-                .as_ref()
-                .and_then(|rows| rows.iter().find(|r| r.pair == pair))
-            {
-                row.why = e.why.clone();
-            }
-            rows.push(row);
+    for PairReport { pair, report } in parallel_reports(dir)? {
+        details(&mut text, &pair, &report);
+        let mut row = summarize(&pair, &report);
+        if let Some(e) = expected_rows
+            .as_ref()
+            .and_then(|rows| rows.iter().find(|r| r.pair == pair))
+        {
+            row.why = e.why.clone();
         }
-        previous = Some((name.clone(), compiled));
+        rows.push(row);
     }
     let mut mismatches = Vec::new();
     if let Some(expected) = &expected_rows {

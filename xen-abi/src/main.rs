@@ -6,10 +6,19 @@ use xen_abi::cli;
 
 fn main() -> ExitCode {
     if let Ok(cli::Options {
-        command: cli::Command::History { dir, expected },
+        command: cli::Command::History { dir, expected, abi },
         ..
     }) = cli::parse_args(std::env::args().skip(1))
     {
+        if let Some(abi) = abi {
+            return match xen_abi::history::run_worker(&dir, abi) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("xen-abi: {e}");
+                    ExitCode::from(2)
+                }
+            };
+        }
         return match xen_abi::history::run(&dir, expected.as_deref()) {
             Ok(outcome) => {
                 print!("{}", outcome.text);

@@ -22,6 +22,7 @@ use std::path::{Path, PathBuf};
 #[derive(Debug)]
 pub struct Extractor {
     clang: Clang,
+    abis: Vec<Abi>,
 }
 
 impl Extractor {
@@ -29,7 +30,15 @@ impl Extractor {
     pub fn new() -> Result<Self, Error> {
         Ok(Extractor {
             clang: Clang::new().map_err(Error::Libclang)?,
+            abis: Abi::ALL.to_vec(),
         })
+    }
+
+    /// Loads libclang and extracts only the given ABIs.
+    pub fn for_abis(abis: &[Abi]) -> Result<Self, Error> {
+        let mut extractor = Self::new()?;
+        extractor.abis = abis.to_vec();
+        Ok(extractor)
     }
 
     /// Extracts one snapshot per ABI from the public headers of a tree, compiled as `view`.
@@ -53,7 +62,7 @@ impl Extractor {
     ) -> Result<BTreeMap<Abi, Snapshot>, Error> {
         let candidates = tree.candidate_headers()?;
         let mut out = BTreeMap::new();
-        for abi in Abi::ALL {
+        for &abi in &self.abis {
             let skip = known.get(&abi).cloned().unwrap_or_default();
             let wanted: Vec<String> = candidates
                 .iter()
