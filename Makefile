@@ -18,7 +18,8 @@ TOOLS = $(BUILD)/bin/hv-feature $(BUILD)/bin/host-tests
 XEN_OPTS ?=
 
 .PHONY: all report deps xen-trees xen dom0-kernel initramfs images tools boot \
-        test lint cargo-test patch-check abi abi-test fuzz fuzz-long bench harness-test host-test clean \
+        test lint cargo-test patch-check abi abi-test abi-history abi-bench fuzz fuzz-long bench \
+        harness-test host-test clean \
         rootfs domu-test
 
 all: report
@@ -82,6 +83,33 @@ abi-test: $(BUILD)/xen-patched/.extracted
 	$(XEN_ABI) check $(BUILD)/xen-pristine
 	$(XEN_ABI) check $(BUILD)/xen-patched
 
+# ---- Header ABI: upstream Xen's own history as a test ----------------------
+# `xen-abi history` diffs every consecutive pair of the corpus (4.6.0 -> ... ->
+# staging, both ABIs) and fails when its per-pair table differs from the one
+# committed in xen-abi/tests/history.md. ABI_HISTORY is the corpus tarball.
+ABI_HISTORY ?= ../shared/upstream/xen-public-headers-4.6-to-staging.tar.xz
+ABI_HISTORY_DIR := $(BUILD)/abi-history
+abi-history: $(ABI_HISTORY_DIR)/.extracted
+	$(XEN_ABI) history $(ABI_HISTORY_DIR) --expected xen-abi/tests/history.md
+
+$(ABI_HISTORY_DIR)/.extracted: $(ABI_HISTORY)
+	@rm -rf $(ABI_HISTORY_DIR) && mkdir -p $(ABI_HISTORY_DIR)
+	tar -xJf $(ABI_HISTORY) -C $(ABI_HISTORY_DIR)
+	@touch $@
+
+$(ABI_HISTORY):
+	@echo "abi-history: no corpus at $@; pass ABI_HISTORY=/path/to/xen-public-headers-4.6-to-staging.tar.xz" >&2
+	@exit 2
+
+# Wall time of the whole history (17 pairs, both ABIs), three runs, with the
+# machine's load average (figure in docs/abi-rules.md).
+abi-bench: $(ABI_HISTORY_DIR)/.extracted
+	@cargo build --release -q --locked -p xen-abi
+	@for run in 1 2 3; do \
+	    printf 'run %s (load %s): ' $$run "$$(cut -d' ' -f1-3 /proc/loadavg)"; \
+	    target/release/xen-abi history $(ABI_HISTORY_DIR) | grep ' pairs ('; \
+	done
+
 # ---- make: boot the patched Xen and print dom0's report --------------------
 report: abi images tools
 	@$(BOOT) report --run 'hv-feature features' --run 'hv-feature info 0' \
@@ -93,7 +121,7 @@ boot: images tools
 	    --run 'hv-feature info 0' $(BUILD)/bin/hv-feature
 
 # ---- make test --------------------------------------------------------------
-test: lint cargo-test patch-check abi-test fuzz harness-test host-test
+test: lint cargo-test patch-check abi-test abi-history fuzz harness-test host-test
 
 lint: $(BUILD)/xen-patched/.extracted
 	cargo fmt --all --check

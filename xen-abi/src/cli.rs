@@ -1,25 +1,35 @@
 // SPDX-License-Identifier: Apache-2.0 OR MIT
 //! The command line: argument parsing and the two commands.
 
+use crate::compare::{self, Compiled};
 use crate::diff::{self, Verdict};
 use crate::error::Error;
-use crate::extract::Extractor;
+use crate::extract::{Extractor, View};
 use crate::invariants::{self, Check};
-use crate::reference;
 use crate::report::{HeaderSummary, Report};
 use crate::tree::PublicHeaders;
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 /// Usage text shown on a command-line error.
 pub const USAGE: &str = "\
-usage: xen-abi diff OLD NEW [--json] [--expect NAME[=VALUE]]...
+usage: xen-abi diff OLD NEW [--json] [--expect ITEM[=VALUE]]...
        xen-abi check TREE [--json] [--no-reference-size]
+       xen-abi history DIR [--expected TABLE]
   OLD, NEW, TREE: a Xen source tree, or its xen/include/public folder
+  DIR: a folder of Xen trees (xen-4.6.0, ..., xen-staging-...), diffed pair by pair
   --json               print the report as JSON (the summary line goes to stderr)
-  --expect NAME[=V]    the diff must consist of exactly these items, each changed
-                       compatibly on every ABI (and, with =V, to value V)
+  --expect ITEM[=V]    the diff must consist of exactly these items, each changed
+                       compatibly on every ABI; ITEM as the report names it (a constant,
+                       'struct NAME', 'typedef NAME', 'enum NAME'); =V is a constant's
+                       new value or a type's new size (decimal or 0x hex); repeatable
   --no-reference-size  check: skip tools/include/xen-foreign/reference.size
-exit status: 0 compatible, 1 break (or unmet expectation), 2 could not run";
+  --expected TABLE     history: the markdown table the per-pair counts must match
+  --abi ABI            history: be the worker of one ABI (x86_32, x86_64) and print
+                       one JSON report per pair and line; without it history runs
+                       one such worker per ABI in parallel
+exit status: 0 compatible (history: table matches), 1 break (or unmet expectation,
+or a differing table), 2 could not run";
 
 /// What the user asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,6 +42,15 @@ pub enum Command {
         new: PathBuf,
         /// Items the diff must consist of: name and optional new value.
         expect: Vec<(String, Option<String>)>,
+    },
+    /// Diff every consecutive pair of trees in a folder.
+    History {
+        /// The folder of trees.
+        dir: PathBuf,
+        /// The expected table.
+        expected: Option<PathBuf>,
+        /// Run as the worker of this ABI only (JSON lines on stdout).
+        abi: Option<crate::Abi>,
     },
     /// Check one tree alone.
     Check {
@@ -57,6 +76,8 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Options, Er
     let mut json = false;
     let mut reference_size = true;
     let mut expect = Vec::new();
+    let mut expected = None;
+    let mut abi = None;
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -70,6 +91,22 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Options, Er
                     Some((n, v)) => (n.trim().to_string(), Some(v.trim().to_string())),
                     None => (spec, None),
                 });
+            }
+            "--expected" => {
+                expected = Some(PathBuf::from(args.next().ok_or_else(|| {
+                    Error::Usage("--expected needs the path of a table".into())
+                })?));
+            }
+            "--abi" => {
+                let name = args.next().unwrap_or_default();
+                abi = Some(
+                    crate::Abi::ALL
+                        .into_iter()
+                        .find(|a| a.name() == name)
+                        .ok_or_else(|| {
+                            Error::Usage(format!("--abi takes x86_32 or x86_64, not '{name}'"))
+                        })?,
+                );
             }
             "-h" | "--help" => return Err(Error::Usage(String::new())),
             a if a.starts_with('-') => return Err(Error::Usage(format!("unknown option {a}"))),
@@ -102,15 +139,36 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Options, Er
                 reference_size,
             }
         }
+        Some("history") => {
+            let (Some(dir), None) = (positional.next(), positional.next()) else {
+                return Err(Error::Usage("history takes exactly one folder: DIR".into()));
+            };
+            if !expect.is_empty() || json {
+                return Err(Error::Usage("history takes only --expected".into()));
+            }
+            Command::History {
+                dir: dir.into(),
+                expected: expected.take(),
+                abi: abi.take(),
+            }
+        }
         Some(other) => return Err(Error::Usage(format!("unknown command {other}"))),
         None => return Err(Error::Usage("no command given".into())),
     };
+    if expected.is_some() || abi.is_some() {
+        return Err(Error::Usage(
+            "--expected and --abi apply to history only".into(),
+        ));
+    }
     Ok(Options { command, json })
 }
 
-/// Runs a command and returns its report.
+/// Runs a command and returns its report (`history` is run by [`crate::history::run`]).
 pub fn run(command: &Command) -> Result<Report, Error> {
     match command {
+        Command::History { .. } => Err(Error::Usage(
+            "history has no report of its own; run it with history::run".into(),
+        )),
         Command::Diff { old, new, expect } => run_diff(old, new, expect),
         Command::Check {
             tree,
@@ -132,40 +190,54 @@ fn run_diff(
     new: &std::path::Path,
     expect: &[(String, Option<String>)],
 ) -> Result<Report, Error> {
-    let old_tree = PublicHeaders::locate(old, "OLD")?;
-    let new_tree = PublicHeaders::locate(new, "NEW")?;
+    // Both arguments are located before anything is compiled, so a wrong path fails fast.
+    PublicHeaders::locate(old, "OLD")?;
+    PublicHeaders::locate(new, "NEW")?;
     let extractor = Extractor::new()?;
-    let old_snap = extractor.extract(&old_tree)?;
-    let new_snap = extractor.extract(&new_tree)?;
-    let changes = diff::diff(&old_snap, &new_snap);
-    let mut checks = invariants::check_all(&new_snap);
+    let old = Compiled::new(&extractor, old, "OLD")?;
+    let new = Compiled::new(&extractor, new, "NEW")?;
+    let mut report = compare::compare(&extractor, &old, &new)?;
     if !expect.is_empty() {
-        checks.extend(expectations(expect, &changes));
+        let checks = expectations(expect, &report.changes);
+        report.checks.extend(checks);
     }
-    let (o, n) = (old.display().to_string(), new.display().to_string());
-    let mut headers = HeaderSummary::of(&o, &old_snap);
-    headers.extend(HeaderSummary::of(&n, &new_snap));
-    Ok(Report {
-        command: "diff".into(),
-        trees: vec![o, n],
-        headers,
-        changes,
-        checks,
-    })
+    Ok(report)
+}
+
+/// The new value an expectation compares with: a constant's value, a type's size.
+fn new_value(c: &diff::Change) -> Option<String> {
+    let slot = c.new.as_ref()?;
+    match c.kind {
+        diff::ItemKind::Constant => slot.value.clone(),
+        _ if c.member.is_none() => slot.size.clone(),
+        _ => None,
+    }
+}
+
+/// Parses an integer written in decimal or `0x` hexadecimal.
+fn parse_int(s: &str) -> Option<i128> {
+    let s = s.trim();
+    match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        Some(hex) => i128::from_str_radix(hex, 16).ok(),
+        None => s.parse().ok(),
+    }
 }
 
 /// Checks that the changes are exactly the expected items, each compatible on every ABI.
+/// `NAME=V` also fixes the new value: a constant's value, or the size of a new type.
 fn expectations(expect: &[(String, Option<String>)], changes: &[diff::Change]) -> Vec<Check> {
     let mut out = Vec::new();
     for abi in crate::Abi::ALL {
         let on_abi: Vec<&diff::Change> = changes.iter().filter(|c| c.abi == abi).collect();
         for (name, value) in expect {
             let found: Vec<&&diff::Change> = on_abi.iter().filter(|c| &c.item == name).collect();
-            let new_value = found
-                .iter()
-                .find_map(|c| c.new.as_ref().and_then(|s| s.value.clone()));
+            let got = found.iter().find_map(|c| new_value(c));
             let compatible = found.iter().all(|c| c.verdict == Verdict::Compatible);
-            let value_ok = value.is_none() || value.as_ref() == new_value.as_ref();
+            let value_ok = match (value, &got) {
+                (None, _) => true,
+                (Some(v), Some(g)) => parse_int(v).is_some() && parse_int(v) == parse_int(g),
+                (Some(_), None) => false,
+            };
             let passed = !found.is_empty() && compatible && value_ok;
             let spec = match value {
                 Some(v) => format!("{name} = {v}"),
@@ -176,10 +248,7 @@ fn expectations(expect: &[(String, Option<String>)], changes: &[diff::Change]) -
             } else if !compatible {
                 "changed, but not compatibly".to_string()
             } else if !value_ok {
-                format!(
-                    "new value is {}",
-                    new_value.unwrap_or_else(|| "none".into())
-                )
+                format!("new value is {}", got.unwrap_or_else(|| "none".into()))
             } else {
                 "present, compatible".to_string()
             };
@@ -212,31 +281,15 @@ fn expectations(expect: &[(String, Option<String>)], changes: &[diff::Change]) -
 
 fn run_check(tree: &std::path::Path, reference_size: bool) -> Result<Report, Error> {
     let headers = PublicHeaders::locate(tree, "TREE")?;
-    let rows = if reference_size {
-        let Some(path) = headers.reference_size() else {
-            return Err(Error::Reference {
-                path: tree.to_path_buf(),
-                reason: "is a public headers folder, so it has no \
-                         tools/include/xen-foreign/reference.size; pass the top of the Xen \
-                         tree, or --no-reference-size"
-                    .into(),
-            });
-        };
-        let text = std::fs::read_to_string(&path).map_err(|e| Error::Reference {
-            path: path.clone(),
-            reason: format!(
-                "cannot read it ({e}); pass --no-reference-size to check the headers alone"
-            ),
-        })?;
-        Some(reference::parse(&text).map_err(|reason| Error::Reference { path, reason })?)
-    } else {
-        None
-    };
+    if reference_size {
+        // Fail on a missing reference.size before compiling anything.
+        compare::reference_checks(&headers, &BTreeMap::new(), true)?;
+    }
     let extractor = Extractor::new()?;
-    let snapshots = extractor.extract(&headers)?;
+    let snapshots = extractor.extract(&headers, View::Tools)?;
     let mut checks = invariants::check_all(&snapshots);
-    if let Some(rows) = rows {
-        checks.extend(reference::compare(&rows, &snapshots));
+    if reference_size {
+        checks.extend(compare::reference_checks(&headers, &snapshots, true)?);
     }
     let name = tree.display().to_string();
     Ok(Report {
@@ -268,6 +321,30 @@ mod tests {
                 expect: vec![("X".into(), Some("21".into()))],
             }
         );
+    }
+
+    #[test]
+    fn parses_history_and_its_worker() {
+        let o = parse_args(args(&["history", "d", "--expected", "t.md"])).unwrap();
+        assert_eq!(
+            o.command,
+            Command::History {
+                dir: "d".into(),
+                expected: Some("t.md".into()),
+                abi: None,
+            }
+        );
+        let o = parse_args(args(&["history", "d", "--abi", "x86_32"])).unwrap();
+        assert!(matches!(
+            o.command,
+            Command::History {
+                abi: Some(crate::Abi::X86_32),
+                ..
+            }
+        ));
+        assert!(parse_args(args(&["history", "d", "--abi", "arm64"])).is_err());
+        assert!(parse_args(args(&["diff", "a", "b", "--expected", "t.md"])).is_err());
+        assert!(parse_args(args(&["check", "t", "--abi", "x86_64"])).is_err());
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use crate::abi::Abi;
 use crate::model::Snapshot;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// The largest `struct shared_info` allowed: it is one page.
@@ -14,7 +14,7 @@ pub const VCPU_INFO_SIZE: u64 = 64;
 pub const XENFEAT_BITS: i128 = 32;
 
 /// The result of one rule on one ABI.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Check {
     /// The ABI checked.
     pub abi: Abi,

@@ -11,9 +11,11 @@
 
 pub mod abi;
 pub mod cli;
+pub mod compare;
 pub mod diff;
 pub mod error;
 pub mod extract;
+pub mod history;
 pub mod invariants;
 pub mod model;
 pub mod reference;

@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0 OR MIT
 //! What the compiler told us about one tree for one ABI.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// Whether a record is a struct or a union.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RecordKind {
     /// `struct`.
@@ -16,7 +16,7 @@ pub enum RecordKind {
 
 /// One member of a record, with members of anonymous structs and unions flattened into
 /// their parent (named `outer.inner`, or just `inner` for C11 anonymous members).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Member {
     /// The member's name (dotted path for members of anonymous inner records).
     pub name: String,
@@ -56,7 +56,7 @@ impl Member {
 }
 
 /// A struct or union with a name (its tag, or the typedef naming an anonymous one).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Record {
     /// Struct or union.
     pub kind: RecordKind,
@@ -85,7 +85,7 @@ impl Record {
 }
 
 /// A typedef: its canonical type and layout.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Typedef {
     /// The canonical type it names.
     pub ty: String,
@@ -100,7 +100,7 @@ pub struct Typedef {
 }
 
 /// An enum type.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EnumType {
     /// Size in bytes of the enum type.
     pub size: u64,
@@ -111,7 +111,7 @@ pub struct EnumType {
 }
 
 /// Where a constant comes from.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ConstantSource {
     /// An object-like macro, evaluated by the compiler.
@@ -121,7 +121,7 @@ pub enum ConstantSource {
 }
 
 /// An integer constant with its value for one ABI.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Constant {
     /// The value (wide enough for both signed and unsigned 64-bit values).
     pub value: i128,
@@ -132,7 +132,7 @@ pub struct Constant {
 }
 
 /// A header that did not compile for an ABI and was left out.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SkippedHeader {
     /// The header, relative to the public folder.
     pub header: String,
@@ -141,7 +141,7 @@ pub struct SkippedHeader {
 }
 
 /// Everything extracted from one tree for one ABI.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Snapshot {
     /// Records by name (`struct foo`, `union bar`, or a typedef name for anonymous ones).
     pub records: BTreeMap<String, Record>,

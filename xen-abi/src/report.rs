@@ -5,12 +5,12 @@ use crate::abi::Abi;
 use crate::diff::{Change, ItemKind, Slot, Verdict};
 use crate::invariants::Check;
 use crate::model::{SkippedHeader, Snapshot};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 /// Everything a run found: the classified changes and the checked rules.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Report {
     /// `diff` or `check`.
     pub command: String,
@@ -25,7 +25,7 @@ pub struct Report {
 }
 
 /// How many headers of one tree compiled for one ABI, and which did not.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct HeaderSummary {
     /// The tree.
     pub tree: String,

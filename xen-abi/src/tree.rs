@@ -45,7 +45,7 @@ impl PublicHeaders {
 
     /// The headers to compile for the x86 ABIs, relative to the public folder and sorted:
     /// every `*.h` at the top and in `arch-x86/`, `arch-x86/hvm/`, `hvm/`, `io/` and `xsm/`.
-    /// Arm-only headers are left out. Whether each one compiles is decided by the compiler.
+    /// Headers of other architectures (`arch-arm*`, `arch-ppc.h`, `arch-riscv.h`) are left out. Whether each one compiles is decided by the compiler.
     pub fn candidate_headers(&self) -> Result<Vec<String>, Error> {
         let mut out = Vec::new();
         for dir in ["", "arch-x86", "arch-x86/hvm", "hvm", "io", "xsm"] {
@@ -63,7 +63,10 @@ impl PublicHeaders {
                     source,
                 })?;
                 let name = entry.file_name().to_string_lossy().into_owned();
-                if !name.ends_with(".h") || name.starts_with("arch-arm") {
+                // Other architectures' headers (arch-arm*, arch-ppc.h, arch-riscv.h, ...).
+                if !name.ends_with(".h")
+                    || name.starts_with("arch-") && !name.starts_with("arch-x86")
+                {
                     continue;
                 }
                 if !entry.path().is_file() {

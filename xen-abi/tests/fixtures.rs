@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0 OR MIT
 //! Runs `xen-abi diff` on each fixture pair under `tests/fixtures/<case>/{old,new}` and
 //! checks the verdict, the exit status and the key lines of the report.
 
@@ -75,7 +76,7 @@ fn unchanged_tree_reports_nothing_and_passes() {
     assert_eq!(code, 0, "{text}");
     assert!(changes(&json).is_empty(), "{text}");
     assert!(text.contains("no ABI difference"), "{text}");
-    assert_eq!(last_line(&text), "ABI: 8 passed, 0 failed");
+    assert_eq!(last_line(&text), "ABI: 12 passed, 0 failed");
 }
 
 #[test]
@@ -160,7 +161,7 @@ fn historical_p2m_fields_replacing_pad_are_compatible() {
     }
     assert!(text.contains("padding removed"), "{text}");
     assert!(
-        text.contains("struct shared_info stays within its 4096-byte limit"),
+        text.contains("struct shared_info is a page of its own"),
         "{text}"
     );
 }
@@ -181,7 +182,7 @@ fn reordered_member_breaks_on_both_abis() {
     }
     assert!(text.contains("member moved"), "{text}");
     assert!(text.contains("=> BREAK on x86_32, x86_64"), "{text}");
-    assert_eq!(last_line(&text), "ABI: 8 passed, 4 failed");
+    assert_eq!(last_line(&text), "ABI: 12 passed, 4 failed");
 }
 
 #[test]
@@ -322,4 +323,127 @@ fn check_flags_a_broken_invariant() {
     let (code, text, _) = xen_abi(&["check", new.to_str().unwrap(), "--no-reference-size"]);
     assert_eq!(code, 1, "{text}");
     assert_eq!(last_line(&text), "ABI: 6 passed, 2 failed");
+}
+
+/// The exact expectation of this project's crash note series: every new constant, the new
+/// struct and its typedef, with their values and sizes.
+const CRASH_NOTE_EXPECT: &[&str] = &[
+    "--expect",
+    "XENFEAT_virtual_p2m=21",
+    "--expect",
+    "XEN_ELFNOTE_CRASH_DOM0_P2M=0x1000003",
+    "--expect",
+    "XEN_CRASH_DOM0_P2M_VERSION=1",
+    "--expect",
+    "XEN_CRASH_DOM0_P2M_PV=1",
+    "--expect",
+    "XEN_CRASH_DOM0_P2M_COMPAT=2",
+    "--expect",
+    "struct xen_crash_dom0_p2m=48",
+    "--expect",
+    "typedef xen_crash_dom0_p2m_t=48",
+];
+
+#[test]
+fn crash_note_series_meets_its_exact_expectation() {
+    let (old, new) = fixture("crash_note");
+    let mut args = vec!["diff", old.to_str().unwrap(), new.to_str().unwrap()];
+    args.extend_from_slice(CRASH_NOTE_EXPECT);
+    let (code, text, _) = xen_abi(&args);
+    assert_eq!(code, 0, "{text}");
+    assert!(
+        text.contains("expected change struct xen_crash_dom0_p2m = 48"),
+        "{text}"
+    );
+    assert!(!text.contains("FAILED"), "{text}");
+    let (_, _, json) = diff("crash_note");
+    let record = json["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["item"] == "struct xen_crash_dom0_p2m")
+        .expect("the struct from elfnote.h is extracted");
+    assert_eq!(record["header"], "elfnote.h");
+}
+
+#[test]
+fn crash_note_expectation_fails_on_a_wrong_size_or_a_missing_item() {
+    let (old, new) = fixture("crash_note");
+    let mut args = vec!["diff", old.to_str().unwrap(), new.to_str().unwrap()];
+    args.extend_from_slice(&CRASH_NOTE_EXPECT[..CRASH_NOTE_EXPECT.len() - 4]);
+    args.extend_from_slice(&["--expect", "struct xen_crash_dom0_p2m=40"]);
+    let (code, text, _) = xen_abi(&args);
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("new value is 48"), "{text}");
+    assert!(
+        text.contains("unexpected: typedef xen_crash_dom0_p2m_t"),
+        "{text}"
+    );
+}
+
+#[test]
+fn flexible_array_and_page_growth_are_compatible() {
+    let (code, text, json) = diff("flexible_ring");
+    assert_eq!(code, 0, "{text}");
+    assert!(changes(&json).iter().all(|c| c.3 == "compatible"), "{text}");
+    assert!(
+        text.contains("one-element array became a flexible array member"),
+        "{text}"
+    );
+    assert!(
+        text.contains("it shrank only because its last member ring became a flexible array"),
+        "{text}"
+    );
+    assert!(
+        text.contains("struct xencons_interface is a page of its own"),
+        "{text}"
+    );
+}
+
+#[test]
+fn tools_only_change_with_a_bump_is_compatible() {
+    let (code, text, json) = diff("tools_bumped");
+    assert_eq!(code, 0, "{text}");
+    let versioning: Vec<&str> = json["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["versioning"].as_str().unwrap_or(""))
+        .collect();
+    assert!(
+        versioning.contains(&"bump") && versioning.contains(&"bumped"),
+        "{text}"
+    );
+    assert!(text.contains("old tools are refused cleanly"), "{text}");
+}
+
+#[test]
+fn tools_only_change_without_a_bump_breaks() {
+    let (code, text, json) = diff("tools_not_bumped");
+    assert_eq!(code, 1, "{text}");
+    assert!(changes(&json).iter().all(|c| c.3 == "break"), "{text}");
+    assert!(
+        text.contains("interface version not bumped (XEN_DOMCTL_INTERFACE_VERSION still 0xa)"),
+        "{text}"
+    );
+    assert!(json["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|c| c["scope"] == "tools" && c["versioning"] == "not_bumped"));
+}
+
+#[test]
+fn header_that_stops_compiling_is_a_failed_rule_not_removals() {
+    let (code, text, json) = diff("header_breaks");
+    assert_eq!(code, 1, "{text}");
+    assert!(changes(&json).is_empty(), "{text}");
+    let failed = failed_rules(&json);
+    assert_eq!(failed.len(), 4, "{failed:?}");
+    assert!(
+        failed
+            .iter()
+            .all(|f| f.contains("elfnote.h") && f.contains("2 items were not compared")),
+        "{failed:?}"
+    );
 }

@@ -13,17 +13,32 @@ use std::path::Path;
 pub(crate) fn walk(tu: &TranslationUnit<'_>, public: &Path) -> Snapshot {
     let mut snapshot = Snapshot::default();
     tu.get_entity().visit_children(|entity, _parent| {
-        if let Some(header) = header_of(entity.get_location(), public) {
-            match entity.get_kind() {
-                EntityKind::StructDecl | EntityKind::UnionDecl if entity.is_definition() => {
-                    add_record(&mut snapshot, entity, header);
-                }
-                EntityKind::TypedefDecl => add_typedef(&mut snapshot, entity, header),
-                EntityKind::EnumDecl if entity.is_definition() => {
-                    add_enum(&mut snapshot, entity, header)
-                }
-                _ => {}
+        // Only declarations can define types; macro records and the system headers'
+        // declarations are not walked into.
+        let kind = entity.get_kind();
+        if !matches!(
+            kind,
+            EntityKind::StructDecl
+                | EntityKind::UnionDecl
+                | EntityKind::TypedefDecl
+                | EntityKind::EnumDecl
+                | EntityKind::FieldDecl
+                | EntityKind::VarDecl
+        ) {
+            return EntityVisitResult::Continue;
+        }
+        let Some(header) = header_of(entity.get_location(), public) else {
+            return EntityVisitResult::Continue;
+        };
+        match kind {
+            EntityKind::StructDecl | EntityKind::UnionDecl if entity.is_definition() => {
+                add_record(&mut snapshot, entity, header);
             }
+            EntityKind::TypedefDecl => add_typedef(&mut snapshot, entity, header),
+            EntityKind::EnumDecl if entity.is_definition() => {
+                add_enum(&mut snapshot, entity, header)
+            }
+            _ => {}
         }
         EntityVisitResult::Recurse
     });

@@ -22,6 +22,7 @@ use std::path::{Path, PathBuf};
 #[derive(Debug)]
 pub struct Extractor {
     clang: Clang,
+    abis: Vec<Abi>,
 }
 
 impl Extractor {
@@ -29,15 +30,50 @@ impl Extractor {
     pub fn new() -> Result<Self, Error> {
         Ok(Extractor {
             clang: Clang::new().map_err(Error::Libclang)?,
+            abis: Abi::ALL.to_vec(),
         })
     }
 
-    /// Extracts one snapshot per ABI from the public headers of a tree.
-    pub fn extract(&self, tree: &PublicHeaders) -> Result<BTreeMap<Abi, Snapshot>, Error> {
+    /// Loads libclang and extracts only the given ABIs.
+    pub fn for_abis(abis: &[Abi]) -> Result<Self, Error> {
+        let mut extractor = Self::new()?;
+        extractor.abis = abis.to_vec();
+        Ok(extractor)
+    }
+
+    /// Extracts one snapshot per ABI from the public headers of a tree, compiled as `view`.
+    pub fn extract(
+        &self,
+        tree: &PublicHeaders,
+        view: View,
+    ) -> Result<BTreeMap<Abi, Snapshot>, Error> {
+        self.extract_without(tree, view, &BTreeMap::new())
+    }
+
+    /// Like [`Extractor::extract`], leaving out per ABI the headers already known not to
+    /// compile (those the tools view of the same tree skipped: the guest view only leaves
+    /// declarations out, so they do not compile for a guest either). They are recorded as
+    /// skipped with their known error.
+    pub fn extract_without(
+        &self,
+        tree: &PublicHeaders,
+        view: View,
+        known: &BTreeMap<Abi, Vec<crate::model::SkippedHeader>>,
+    ) -> Result<BTreeMap<Abi, Snapshot>, Error> {
         let candidates = tree.candidate_headers()?;
         let mut out = BTreeMap::new();
-        for abi in Abi::ALL {
-            out.insert(abi, self.extract_abi(tree, abi, &candidates)?);
+        for &abi in &self.abis {
+            let skip = known.get(&abi).cloned().unwrap_or_default();
+            let wanted: Vec<String> = candidates
+                .iter()
+                .filter(|c| !skip.iter().any(|k| &k.header == *c))
+                .cloned()
+                .collect();
+            let mut snapshot = self.extract_abi(tree, abi, view, &wanted)?;
+            let mut skipped = skip;
+            skipped.append(&mut snapshot.skipped);
+            snapshot.skipped = skipped;
+            out.insert(abi, snapshot);
         }
         Ok(out)
     }
@@ -46,17 +82,19 @@ impl Extractor {
         &self,
         tree: &PublicHeaders,
         abi: Abi,
+        view: View,
         candidates: &[String],
     ) -> Result<Snapshot, Error> {
         let unit = Unit {
             index: Index::new(&self.clang, false, false),
             public: &tree.public,
             abi,
+            view,
         };
-        let (included, skipped) = headers::select(&unit, candidates)?;
-        let tu = unit.parse(&included, "")?;
+        let (included, skipped, tu) = headers::select(&unit, candidates)?;
         let mut snapshot = layout::walk(&tu, &tree.public);
         let found = macros::object_like_macros(&tu, &tree.public);
+        drop(tu);
         macros::evaluate(&unit, &included, &found, &mut snapshot)?;
         snapshot.headers = included;
         snapshot.skipped = skipped;
@@ -64,11 +102,24 @@ impl Extractor {
     }
 }
 
+/// How the headers are compiled: as the tools see them, or as a guest does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum View {
+    /// With `__XEN_TOOLS__` defined: everything, at the tree's latest interface version
+    /// (`xen-compat.h` forces it for the tools).
+    Tools,
+    /// Without `__XEN_TOOLS__`, as a guest built against these headers: tools-only parts
+    /// are left out, and `__XEN_INTERFACE_VERSION__` is the given value (a guest that
+    /// names none gets the tree's latest here, not Xen's legacy default of 0).
+    Guest(Option<i128>),
+}
+
 /// One ABI's compilation settings for one public folder.
 pub(crate) struct Unit<'c> {
     index: Index<'c>,
     public: &'c Path,
     abi: Abi,
+    view: View,
 }
 
 impl<'c> Unit<'c> {
@@ -90,16 +141,22 @@ impl<'c> Unit<'c> {
         }
         source.push_str(extra);
         let main = self.main_file();
-        let args = [
+        let mut args = vec![
             "-x".to_string(),
             "c".to_string(),
             "-std=gnu11".to_string(),
             format!("--target={}", self.abi.target()),
             "-ffreestanding".to_string(),
-            "-D__XEN_TOOLS__".to_string(),
             "-w".to_string(),
             "-ferror-limit=0".to_string(),
         ];
+        match self.view {
+            View::Tools => args.push("-D__XEN_TOOLS__".to_string()),
+            View::Guest(Some(version)) => {
+                args.push(format!("-D__XEN_INTERFACE_VERSION__={version:#010x}"))
+            }
+            View::Guest(None) => {}
+        }
         self.index
             .parser(&main)
             .arguments(&args)
