@@ -77,7 +77,7 @@ abi: $(BUILD)/xen-patched/.extracted
 # satisfy the invariants and their reference.size.
 SERIES_ABI := --expect XENFEAT_virtual_p2m=21 --expect XEN_ELFNOTE_CRASH_DOM0_P2M=16777219 \
     --expect XEN_CRASH_DOM0_P2M_VERSION=1 --expect XEN_CRASH_DOM0_P2M_PV=1 \
-    --expect XEN_CRASH_DOM0_P2M_COMPAT=2 --expect 'struct xen_crash_dom0_p2m' --expect 'typedef xen_crash_dom0_p2m_t'
+    --expect XEN_CRASH_DOM0_P2M_COMPAT=2 --expect 'struct xen_crash_dom0_p2m=48' --expect 'typedef xen_crash_dom0_p2m_t=48'
 abi-test: $(BUILD)/xen-patched/.extracted
 	$(XEN_ABI) diff $(BUILD)/xen-pristine $(BUILD)/xen-patched $(SERIES_ABI)
 	$(XEN_ABI) check $(BUILD)/xen-pristine
