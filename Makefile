@@ -141,7 +141,7 @@ domu-test: images tools rootfs
 # apply xen-patches/staging, build pristine and patched, header and ABI
 # checks, and boots of both with this project's hv-feature (docs/staging.md).
 XEN_SRC ?= ../shared/upstream/xen-staging-c447b7308b.tar.xz
-staging-test: images tools | $(BUILD)/.deps
+staging-test: dom0-kernel initramfs tools | $(BUILD)/.deps
 	@$(HARNESS)/staging-test.sh $(BUILD) xen-patches/staging $(XEN_SRC)
 
 clean:
