@@ -4,7 +4,7 @@
 //! 3-level tree when the list is not published, guarded by
 //! `p2m_generation`.
 //!
-//! Every guest value is checked as DESIGN.md section 1 says, with a typed
+//! Every guest value is checked as docs/design.md section 4 says, with a typed
 //! [`Error`] naming the value. Memory is bounded by the p2m's own
 //! structure: each distinct leaf page is mapped once, and an index maps
 //! leaf positions to those pages, so a huge guest whose unpopulated
@@ -449,6 +449,14 @@ impl<B: Backend> P2m<B> {
     /// Entries per leaf page (512 on 64-bit, 1024 on 32-bit).
     pub fn entries_per_page(&self) -> u64 {
         self.walk.fpp
+    }
+
+    /// Compares this view with `other` (e.g. the list with the tree of
+    /// the same guest) over the pfns both hold, each distinct pair of leaf
+    /// pages once, as [`verify`] does. Returns (entries compared,
+    /// entries that differ, the first pfn that differs).
+    pub fn compare_entries(&self, other: &P2m<B>) -> (u64, u64, Option<Pfn>) {
+        verify::compare(&self.walk, &other.walk)
     }
 
     /// Checks every valid entry against the M2P now; the first that does
