@@ -20,7 +20,7 @@ XEN_OPTS ?=
 .PHONY: all report deps xen-trees xen dom0-kernel initramfs images tools boot \
         test lint cargo-test patch-check abi abi-test abi-history abi-bench fuzz fuzz-long bench \
         harness-test host-test clean \
-        rootfs domu-test
+        rootfs domu-test staging-test
 
 all: report
 
@@ -167,6 +167,14 @@ domu-test: images tools rootfs
 	    --run 'vp2m-domu-check vp2m-domu kept' \
 	    --run 'vp2m-domu-check vp2m-domu-virt dropped' \
 	    $(BUILD)/bin/hv-feature
+
+# ---- The series on upstream staging ------------------------------------------
+# A Xen developer's own staging tree (a git checkout, a folder or a tarball):
+# apply xen-patches/staging, build pristine and patched, header and ABI
+# checks, and boots of both with this project's hv-feature (docs/staging.md).
+XEN_SRC ?= ../shared/upstream/xen-staging-c447b7308b.tar.xz
+staging-test: dom0-kernel initramfs tools | $(BUILD)/.deps
+	@$(HARNESS)/staging-test.sh $(BUILD) xen-patches/staging $(XEN_SRC)
 
 clean:
 	rm -rf $(BUILD) target

@@ -3,7 +3,8 @@
 //! the C layout table against the same headers.
 //!
 //! The tree is `$XEN_TREE` if set, else the patched tree of the Makefile's
-//! build folder (`build/xen-patched`).
+//! build folder (`build/xen-patched`). Any tree from Xen 4.17 on will do,
+//! patched or not: what some of them lack is defined in `src/newer.rs`.
 
 use std::env;
 use std::path::PathBuf;
@@ -52,9 +53,14 @@ fn main() {
         .allowlist_type("shared_info|arch_shared_info|vcpu_info|xen_feature_info")
         .allowlist_type("xen_domctl|xen_domctl_getdomaininfo|xen_domctl_address_size")
         .allowlist_type("xen_extraversion_t|xen_capabilities_info_t|xen_machphys_mfn_list")
-        .allowlist_type("xen_crash_dom0_p2m")
+        .allowlist_type("xen_domctl_max_mem")
         .allowlist_var("XENFEAT_.*|XENVER_.*|XEN_DOMCTL_.*|__HYPERVISOR_.*|XENMEM_.*")
-        .allowlist_var("DOMID_.*|SIF_.*|XEN_DOMINF_.*|XEN_ELFNOTE_CRASH_.*|XEN_CRASH_DOM0_P2M_.*")
+        .allowlist_var("DOMID_.*|SIF_.*|XEN_DOMINF_.*|XEN_ELFNOTE_CRASH_.*")
+        // Defined by src/newer.rs: not every supported tree has them.
+        .blocklist_item(
+            "XENFEAT_(runstate_phys_area|vcpu_time_phys_area|dm_msix_all_writes|virtual_p2m)",
+        )
+        .blocklist_item("XEN_ELFNOTE_CRASH_DOM0_P2M|XEN_CRASH_DOM0_P2M_.*")
         .generate()
         .unwrap_or_else(|e| panic!("xen-sys: bindgen failed on {}: {e}", public.display()));
     let out = PathBuf::from(env::var("OUT_DIR").expect("cargo sets OUT_DIR"));

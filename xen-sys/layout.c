@@ -2,8 +2,9 @@
 /*
  * The C compiler's view of the layouts that hv-feature relies on.  The
  * static assertions pin the fixed ABI (offsets inside shared_info that
- * every tool reads); the table lets a Rust test compare bindgen's layout
- * with the compiler's, member by member.
+ * every tool reads); the tables let a Rust test compare bindgen's layout
+ * with the compiler's, member by member, and the items that src/newer.rs
+ * defines with the tree's own, where the tree has them.
  */
 #include <stddef.h>
 #include "wrapper.h"
@@ -20,11 +21,15 @@ CHECK(offsetof(struct shared_info, arch.p2m_generation) == 3128);
 #endif
 CHECK(sizeof(struct vcpu_info) == 64);
 CHECK(sizeof(struct shared_info) <= 4096);
+#ifdef XENFEAT_virtual_p2m
 CHECK(XENFEAT_virtual_p2m < 32 * XENFEAT_NR_SUBMAPS);
+#endif
+#ifdef XEN_ELFNOTE_CRASH_DOM0_P2M
 /* The crash note descriptor is the same for 32-bit and 64-bit tools. */
 CHECK(sizeof(struct xen_crash_dom0_p2m) == 48);
 CHECK(offsetof(struct xen_crash_dom0_p2m, max_pfn) == 8);
 CHECK(offsetof(struct xen_crash_dom0_p2m, p2m_generation) == 40);
+#endif
 
 #define ENTRY(type, member) \
     { #type "." #member, offsetof(struct type, member), \
@@ -74,6 +79,7 @@ const struct xen_sys_layout_entry {
     ENTRY(xen_domctl_getdomaininfo, max_vcpu_id),
     SIZE(xen_domctl_address_size),
     ENTRY(xen_domctl_address_size, size),
+#ifdef XEN_ELFNOTE_CRASH_DOM0_P2M
     SIZE(xen_crash_dom0_p2m),
     ENTRY(xen_crash_dom0_p2m, version),
     ENTRY(xen_crash_dom0_p2m, flags),
@@ -82,5 +88,33 @@ const struct xen_sys_layout_entry {
     ENTRY(xen_crash_dom0_p2m, p2m_cr3),
     ENTRY(xen_crash_dom0_p2m, p2m_vaddr),
     ENTRY(xen_crash_dom0_p2m, p2m_generation),
+#endif
     { 0, 0, 0 }
+};
+
+/* The items of src/newer.rs that this tree's headers define. */
+#define CONSTANT(name) { #name, (name) }
+const struct xen_sys_constant {
+    const char *name;
+    unsigned long value;
+} xen_sys_constants[] = {
+#ifdef XENFEAT_runstate_phys_area
+    CONSTANT(XENFEAT_runstate_phys_area),
+#endif
+#ifdef XENFEAT_vcpu_time_phys_area
+    CONSTANT(XENFEAT_vcpu_time_phys_area),
+#endif
+#ifdef XENFEAT_dm_msix_all_writes
+    CONSTANT(XENFEAT_dm_msix_all_writes),
+#endif
+#ifdef XENFEAT_virtual_p2m
+    CONSTANT(XENFEAT_virtual_p2m),
+#endif
+#ifdef XEN_ELFNOTE_CRASH_DOM0_P2M
+    CONSTANT(XEN_ELFNOTE_CRASH_DOM0_P2M),
+    CONSTANT(XEN_CRASH_DOM0_P2M_VERSION),
+    CONSTANT(XEN_CRASH_DOM0_P2M_PV),
+    CONSTANT(XEN_CRASH_DOM0_P2M_COMPAT),
+#endif
+    { 0, 0 }
 };

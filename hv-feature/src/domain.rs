@@ -1,6 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0 OR MIT
 //! Facts about a domain and the host, from hypercalls: getdomaininfo, the
 //! guest width, the host's maximum mfn, and the M2P table.
+//!
+//! The domctls are the only calls whose layout depends on the Xen version:
+//! each is laid out as one of `xen_sys::domctl_abi::DOMCTL_ABIS` says, the
+//! one whose interface version the running Xen accepts (Xen answers any
+//! other with `EACCES` before it looks at the rest). So one build works on
+//! every Xen from 4.17 on.
 
 use crate::backend::{Backend, Mapping};
 use crate::error::Error;
@@ -8,7 +14,9 @@ use crate::types::{DomId, GuestWidth, Mfn, Pfn, PAGE_SIZE};
 use nix::errno::Errno;
 use serde::Serialize;
 use std::mem::{offset_of, size_of};
-use xen_sys::{xen_domctl, xen_domctl_getdomaininfo, xen_machphys_mfn_list};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use xen_sys::domctl_abi::{DomctlAbi, DomctlLayout, Field, DOMCTL_ABIS};
+use xen_sys::xen_machphys_mfn_list;
 
 /// Byte view of a plain C struct from the bindings.
 pub(crate) fn struct_bytes<T: Copy>(v: &T) -> Vec<u8> {
@@ -27,40 +35,129 @@ pub(crate) fn struct_from<T: Copy + Default>(buf: &[u8]) -> T {
     v
 }
 
-/// Issues a domctl for `dom`, filling `fill` into the union.
-fn domctl<B: Backend>(
-    b: &B,
-    name: &'static str,
-    cmd: u32,
-    dom: DomId,
-    payload: &[u8],
-) -> Result<xen_domctl, Error> {
-    let mut d = xen_domctl {
-        cmd,
-        interface_version: xen_sys::XEN_DOMCTL_INTERFACE_VERSION,
-        domain: dom.0,
-        ..Default::default()
-    };
-    let mut buf = struct_bytes(&d);
-    let u = offset_of!(xen_domctl, u);
-    buf[u..u + payload.len()].copy_from_slice(payload);
-    b.hypercall(xen_sys::__HYPERVISOR_domctl, 0, &mut buf, &[])
-        .map_err(|errno| domctl_error(name, dom, errno))?;
-    d = struct_from(&buf);
-    Ok(d)
+/// The domctls hv-feature issues, with their input.
+#[derive(Clone, Copy, Debug)]
+enum Op {
+    GetDomainInfo,
+    GetAddressSize,
+    MaxMem { kb: u64 },
+}
+
+impl Op {
+    fn cmd(self, l: &DomctlLayout) -> u32 {
+        match self {
+            Op::GetDomainInfo => l.getdomaininfo,
+            Op::GetAddressSize => l.get_address_size,
+            Op::MaxMem { .. } => l.max_mem,
+        }
+    }
+}
+
+/// Index into `DOMCTL_ABIS` of the version the running Xen accepted last:
+/// where the next domctl starts trying (a hint only, never trusted).
+static ACCEPTED: AtomicUsize = AtomicUsize::new(0);
+
+/// What Xen filled in, laid out as `abi` says.
+#[derive(Debug)]
+struct Reply {
+    abi: &'static DomctlAbi,
+    buf: Vec<u8>,
+}
+
+impl Reply {
+    /// Member `f` of the union, zero-extended.
+    fn get(&self, f: Field) -> Result<u64, Error> {
+        let at = self.abi.layout.u.offset + f.offset;
+        read_le(&self.buf, at, f.size).ok_or(Error::Unexpected {
+            what: "domctl layout member past the end of struct xen_domctl",
+            value: at as u64,
+        })
+    }
+}
+
+/// The little-endian integer of `size` (at most 8) bytes at `at`.
+fn read_le(buf: &[u8], at: usize, size: usize) -> Option<u64> {
+    let b = buf
+        .get(at..at.checked_add(size)?)
+        .filter(|b| b.len() <= 8)?;
+    Some(b.iter().rev().fold(0, |v, &x| (v << 8) | x as u64))
+}
+
+/// Stores the low `size` (at most 8) bytes of `v` at `at`, little-endian.
+fn write_le(buf: &mut [u8], at: usize, size: usize, v: u64) -> Option<()> {
+    let b = buf
+        .get_mut(at..at.checked_add(size)?)
+        .filter(|b| b.len() <= 8)?;
+    b.copy_from_slice(&v.to_le_bytes()[..size]);
+    Some(())
+}
+
+/// `struct xen_domctl` for `op` on `dom`, laid out as `abi` says.
+fn request(abi: &DomctlAbi, op: Op, dom: DomId) -> Option<Vec<u8>> {
+    let l = abi.layout;
+    let mut buf = vec![0u8; l.size];
+    write_le(&mut buf, l.cmd.offset, l.cmd.size, op.cmd(l) as u64)?;
+    let v = l.interface_version;
+    write_le(&mut buf, v.offset, v.size, abi.interface_version as u64)?;
+    write_le(&mut buf, l.domain.offset, l.domain.size, dom.0 as u64)?;
+    if let Op::MaxMem { kb } = op {
+        write_le(
+            &mut buf,
+            l.u.offset + l.max_memkb.offset,
+            l.max_memkb.size,
+            kb,
+        )?;
+    }
+    Some(buf)
+}
+
+/// What to do when the running Xen accepts none of [`DOMCTL_ABIS`].
+const NO_KNOWN_INTERFACE: &str = " (the running Xen accepts none of the domctl interface \
+    versions this hv-feature knows, those of Xen 4.17 to 4.23-unstable: Xen is older than \
+    4.17, or newer with a changed interface (use a newer hv-feature), or its XSM policy \
+    denies this domctl)";
+
+/// Issues domctl `op` for `dom` in the interface version the running Xen
+/// accepts, trying the one accepted last first.
+fn domctl<B: Backend>(b: &B, name: &'static str, dom: DomId, op: Op) -> Result<Reply, Error> {
+    let first = ACCEPTED.load(Ordering::Relaxed) % DOMCTL_ABIS.len();
+    let order = std::iter::once(first).chain((0..DOMCTL_ABIS.len()).filter(|&i| i != first));
+    for i in order {
+        let abi = &DOMCTL_ABIS[i];
+        let mut buf = request(abi, op, dom).ok_or(Error::Unexpected {
+            what: "domctl layout member past the end of struct xen_domctl",
+            value: abi.interface_version as u64,
+        })?;
+        match b.hypercall(xen_sys::__HYPERVISOR_domctl, 0, &mut buf, &[]) {
+            // Xen checks the interface version before anything else.
+            Err(Errno::EACCES) => continue,
+            r => {
+                ACCEPTED.store(i, Ordering::Relaxed);
+                r.map_err(|errno| domctl_error(name, dom, errno))?;
+                return Ok(Reply { abi, buf });
+            }
+        }
+    }
+    Err(Error::Hypercall {
+        name,
+        errno: Errno::EACCES,
+        hint: NO_KNOWN_INTERFACE,
+    })
 }
 
 fn domctl_error(name: &'static str, dom: DomId, errno: Errno) -> Error {
     match errno {
         Errno::ESRCH => Error::NoSuchDomain(dom),
-        Errno::EACCES => Error::Hypercall {
+        Errno::EPERM => Error::Hypercall {
             name,
             errno,
-            hint: " (domctl interface version mismatch: this build's XEN_DOMCTL_INTERFACE_VERSION \
-                   does not match the running Xen; rebuild against that Xen's headers with XEN_TREE)",
+            hint: " (run as root in dom0)",
         },
-        Errno::EPERM => Error::Hypercall { name, errno, hint: " (run as root in dom0)" },
-        _ => Error::Hypercall { name, errno, hint: "" },
+        _ => Error::Hypercall {
+            name,
+            errno,
+            hint: "",
+        },
     }
 }
 
@@ -79,44 +176,35 @@ pub struct DomainInfo {
     pub shared_info_frame: Mfn,
     /// True for an HVM or PVH guest.
     pub hvm: bool,
+    /// The domctl interface version the running Xen accepted.
+    pub domctl_interface: u32,
 }
 
 /// `XEN_DOMCTL_getdomaininfo` for `dom`.
 pub fn domain_info<B: Backend>(b: &B, dom: DomId) -> Result<DomainInfo, Error> {
-    let d = domctl(
-        b,
-        "domctl getdomaininfo",
-        xen_sys::XEN_DOMCTL_getdomaininfo,
-        dom,
-        &[],
-    )?;
-    // SAFETY: getdomaininfo fills the getdomaininfo member of the union.
-    let info: xen_domctl_getdomaininfo = unsafe { d.u.getdomaininfo };
-    if info.domain != dom.0 {
-        // Xen answers with the next existing domain at or above `dom`.
+    let r = domctl(b, "domctl getdomaininfo", dom, Op::GetDomainInfo)?;
+    let l = r.abi.layout;
+    if r.get(l.info_domain)? != dom.0 as u64 {
+        // Xen before 4.18 answers with the next existing domain at or
+        // above `dom`.
         return Err(Error::NoSuchDomain(dom));
     }
+    let flags = r.get(l.info_flags)? as u32;
     Ok(DomainInfo {
         dom,
-        flags: info.flags,
-        tot_pages: info.tot_pages,
-        max_pages: info.max_pages,
-        shared_info_frame: Mfn(info.shared_info_frame),
-        hvm: info.flags & xen_sys::XEN_DOMINF_hvm_guest != 0,
+        flags,
+        tot_pages: r.get(l.info_tot_pages)?,
+        max_pages: r.get(l.info_max_pages)?,
+        shared_info_frame: Mfn(r.get(l.info_shared_info_frame)?),
+        hvm: flags & xen_sys::XEN_DOMINF_hvm_guest != 0,
+        domctl_interface: r.abi.interface_version,
     })
 }
 
 /// The guest width of a PV domain (`XEN_DOMCTL_get_address_size`).
 pub fn guest_width<B: Backend>(b: &B, dom: DomId) -> Result<GuestWidth, Error> {
-    let d = domctl(
-        b,
-        "domctl get_address_size",
-        xen_sys::XEN_DOMCTL_get_address_size,
-        dom,
-        &[],
-    )?;
-    // SAFETY: get_address_size fills the address_size member of the union.
-    let bits = unsafe { d.u.address_size.size } as u64;
+    let r = domctl(b, "domctl get_address_size", dom, Op::GetAddressSize)?;
+    let bits = r.get(r.abi.layout.address_size)?;
     GuestWidth::from_bytes(bits / 8).ok_or(Error::BadGuestWidth { dom, bits })
 }
 
@@ -235,12 +323,88 @@ pub fn map_m2p<B: Backend>(b: &B, max_mfn: Mfn) -> Result<M2p<B::Map>, Error> {
 /// Sets the domain's maximum reservation (`XEN_DOMCTL_max_mem`), in KiB:
 /// what `xl mem-max` does. A domain can only grow up to it.
 pub fn set_max_mem<B: Backend>(b: &B, dom: DomId, max_kb: u64) -> Result<(), Error> {
-    domctl(
-        b,
-        "domctl max_mem",
-        xen_sys::XEN_DOMCTL_max_mem,
-        dom,
-        &max_kb.to_le_bytes(),
-    )?;
+    domctl(b, "domctl max_mem", dom, Op::MaxMem { kb: max_kb })?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::{GuestSpec, SimHost};
+
+    fn host_with_dom0() -> SimHost {
+        let h = SimHost::new(1 << 16).unwrap();
+        h.add_guest(&GuestSpec::new(DomId(0), GuestWidth::W64, 4096))
+            .unwrap();
+        h
+    }
+
+    #[test]
+    fn every_known_interface_version_is_found_and_used() {
+        for abi in DOMCTL_ABIS {
+            let h = host_with_dom0();
+            h.set_domctl_interface_version(abi.interface_version);
+            let before = h.hypercalls();
+            let info = domain_info(&h, DomId(0)).unwrap();
+            assert_eq!(info.domctl_interface, abi.interface_version);
+            assert_eq!(
+                info.shared_info_frame,
+                h.shared_info_frame(DomId(0)).unwrap()
+            );
+            assert!(h.hypercalls() - before <= DOMCTL_ABIS.len() as u64);
+            assert_eq!(guest_width(&h, DomId(0)).unwrap(), GuestWidth::W64);
+            set_max_mem(&h, DomId(0), 1 << 20).unwrap_or_else(|e| {
+                // The simulation has no max_mem; the version was accepted.
+                assert!(
+                    matches!(
+                        e,
+                        Error::Hypercall {
+                            errno: Errno::ENOSYS,
+                            ..
+                        }
+                    ),
+                    "{e}"
+                );
+            });
+        }
+    }
+
+    #[test]
+    fn an_unknown_interface_version_is_an_environment_error_saying_why() {
+        let h = host_with_dom0();
+        h.set_domctl_interface_version(0x7f);
+        let e = domain_info(&h, DomId(0)).unwrap_err();
+        assert!(
+            matches!(e, Error::Hypercall { errno: Errno::EACCES, hint, .. } if hint == NO_KNOWN_INTERFACE),
+            "{e}"
+        );
+        assert!(!e.is_guest_data());
+        assert_eq!(h.hypercalls(), DOMCTL_ABIS.len() as u64);
+    }
+
+    #[test]
+    fn the_hint_names_the_oldest_and_newest_known_xen() {
+        let oldest = DOMCTL_ABIS.last().unwrap().xen.split(' ').next().unwrap();
+        let newest = DOMCTL_ABIS[0].xen.rsplit(' ').next().unwrap();
+        assert!(NO_KNOWN_INTERFACE.contains(&format!("Xen {oldest} to {newest}")));
+    }
+
+    #[test]
+    fn a_missing_domain_is_no_such_domain() {
+        let h = host_with_dom0();
+        assert!(matches!(
+            domain_info(&h, DomId(7)),
+            Err(Error::NoSuchDomain(DomId(7)))
+        ));
+    }
+
+    #[test]
+    fn little_endian_helpers_stay_in_bounds() {
+        let mut b = [0u8; 8];
+        assert_eq!(write_le(&mut b, 2, 4, 0x1122_3344_5566), Some(()));
+        assert_eq!(read_le(&b, 2, 4), Some(0x3344_5566));
+        assert_eq!(read_le(&b, 6, 4), None);
+        assert_eq!(read_le(&b, usize::MAX, 2), None);
+        assert_eq!(write_le(&mut b, 7, 2, 1), None);
+    }
 }

@@ -46,8 +46,16 @@ bitflags::bitflags! {
         const NOT_DIRECT_MAPPED = 1 << xen_sys::XENFEAT_not_direct_mapped;
         /// The domain is direct mapped (gfn == mfn).
         const DIRECT_MAPPED = 1 << xen_sys::XENFEAT_direct_mapped;
-        /// The platform reads the virtually mapped linear p2m list (bit 21,
-        /// this project's addition).
+        /// VCPUOP_register_runstate_phys_area is available (Xen 4.19).
+        const RUNSTATE_PHYS_AREA = 1 << xen_sys::XENFEAT_runstate_phys_area;
+        /// VCPUOP_register_vcpu_time_phys_area is available (Xen 4.19).
+        const VCPU_TIME_PHYS_AREA = 1 << xen_sys::XENFEAT_vcpu_time_phys_area;
+        /// Every MSI-X vector control write reaches the device model
+        /// (Xen 4.19).
+        const DM_MSIX_ALL_WRITES = 1 << xen_sys::XENFEAT_dm_msix_all_writes;
+        /// Xen understands PV guests' linear p2m lists: its crash dumps
+        /// record dom0's, and it can build dom0 with SIF_VIRT_P2M_4TOOLS
+        /// (bit 21, this project's addition).
         const VIRTUAL_P2M = 1 << xen_sys::XENFEAT_virtual_p2m;
     }
 }
@@ -110,6 +118,18 @@ pub const NAMES: &[(u32, &str)] = &[
         "XENFEAT_not_direct_mapped",
     ),
     (xen_sys::XENFEAT_direct_mapped, "XENFEAT_direct_mapped"),
+    (
+        xen_sys::XENFEAT_runstate_phys_area,
+        "XENFEAT_runstate_phys_area",
+    ),
+    (
+        xen_sys::XENFEAT_vcpu_time_phys_area,
+        "XENFEAT_vcpu_time_phys_area",
+    ),
+    (
+        xen_sys::XENFEAT_dm_msix_all_writes,
+        "XENFEAT_dm_msix_all_writes",
+    ),
     (xen_sys::XENFEAT_virtual_p2m, "XENFEAT_virtual_p2m"),
 ];
 
@@ -239,5 +259,33 @@ mod tests {
         assert!(g.contains(Features::VIRTUAL_P2M));
         assert_eq!(g.unknown_bits(), 1 << 30);
         assert_eq!(g.set_bits().last(), Some(&(30, None)));
+    }
+
+    #[test]
+    fn the_staging_dom0_word_has_every_bit_named() {
+        // Staging c447b7308b PV dom0: bits 4 5 6 7 11 13 17 18 19 20, and
+        // 21 with this project's series.
+        let f = Features::from_bits_retain(0x001e_28f0 | 1 << 21);
+        assert_eq!(f.unknown_bits(), 0);
+        let names: Vec<&str> = f.set_bits().iter().filter_map(|(_, n)| *n).collect();
+        assert_eq!(names.len(), 11);
+        assert_eq!(
+            &names[7..],
+            [
+                "XENFEAT_runstate_phys_area",
+                "XENFEAT_vcpu_time_phys_area",
+                "XENFEAT_dm_msix_all_writes",
+                "XENFEAT_virtual_p2m"
+            ]
+        );
+    }
+
+    #[test]
+    fn every_name_is_the_c_name_of_its_bit() {
+        // Every named bit is below 32 (one submap) and named once.
+        for (i, (b, n)) in NAMES.iter().enumerate() {
+            assert!(*b < 32 && n.starts_with("XENFEAT_"), "{n}");
+            assert!(NAMES[i + 1..].iter().all(|(c, m)| c != b && m != n), "{n}");
+        }
     }
 }

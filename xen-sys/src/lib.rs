@@ -1,12 +1,17 @@
 // SPDX-License-Identifier: Apache-2.0 OR MIT
 //! FFI types and constants of Xen's public headers.
 //!
-//! Generated at build time by bindgen from the *patched* Xen tree (see
-//! `build.rs`: `$XEN_TREE`, else `build/xen-patched`). No logic lives here;
-//! `hv-feature` builds the safe API on top.
+//! Generated at build time by bindgen from a Xen tree (see `build.rs`:
+//! `$XEN_TREE`, else `build/xen-patched`), any from Xen 4.17 on, patched
+//! or not. What not every such tree has (later XENFEAT bits, this project's
+//! feature bit and crash note) is defined in [`newer`] under the C names;
+//! [`domctl_abi`] describes the domctl layouts of every interface version
+//! hv-feature speaks. No logic lives here; `hv-feature` builds the safe
+//! API on top.
 //!
 //! The generated code carries bindgen's own layout tests; `c_layout` below
-//! additionally compares bindgen's offsets with the C compiler's.
+//! additionally compares bindgen's offsets with the C compiler's, and the
+//! items of [`newer`] with the tree's where it defines them.
 
 #![no_std]
 #![allow(non_upper_case_globals, non_camel_case_types, non_snake_case)]
@@ -18,6 +23,10 @@
 )]
 
 include!(concat!(env!("OUT_DIR"), "/bindings.rs"));
+
+pub mod domctl_abi;
+pub mod newer;
+pub use newer::*;
 
 #[cfg(test)]
 mod c_layout {
@@ -36,8 +45,38 @@ mod c_layout {
         size: c_ulong,
     }
 
+    #[repr(C)]
+    struct Constant {
+        name: *const c_char,
+        value: c_ulong,
+    }
+
     extern "C" {
         static xen_sys_layout: [Entry; 0];
+        static xen_sys_constants: [Constant; 0];
+    }
+
+    /// The items of `newer` that the tree's headers define, with the C
+    /// compiler's values.
+    fn c_constants() -> BTreeMap<String, u64> {
+        let mut map = BTreeMap::new();
+        let mut i = 0;
+        loop {
+            // SAFETY: layout.c terminates the table with a null name, and we
+            // stop there; every name before it is a string literal.
+            let e = unsafe { &*xen_sys_constants.as_ptr().add(i) };
+            if e.name.is_null() {
+                break;
+            }
+            // SAFETY: non-null names are NUL-terminated literals.
+            let name = unsafe { CStr::from_ptr(e.name) }
+                .to_str()
+                .unwrap()
+                .to_string();
+            map.insert(name, e.value as u64);
+            i += 1;
+        }
+        map
     }
 
     fn c_table() -> BTreeMap<String, (usize, usize)> {
@@ -134,6 +173,12 @@ mod c_layout {
             rust_entry!(xen_crash_dom0_p2m.p2m_vaddr),
             rust_entry!(xen_crash_dom0_p2m.p2m_generation),
         ];
+        // A tree without this project's series has no crash note struct.
+        let has_note = c_constants().contains_key("XEN_ELFNOTE_CRASH_DOM0_P2M");
+        let rust: std::vec::Vec<_> = rust
+            .into_iter()
+            .filter(|(name, _, _)| has_note || !name.starts_with("xen_crash_dom0_p2m"))
+            .collect();
         assert_eq!(
             rust.len(),
             c.len(),
@@ -159,6 +204,23 @@ mod c_layout {
         assert_eq!(arch + offset_of!(arch_shared_info, p2m_vaddr), 3120);
         assert_eq!(arch + offset_of!(arch_shared_info, p2m_generation), 3128);
         assert_eq!(size_of::<shared_info>(), 3136);
+    }
+
+    #[test]
+    fn newer_items_equal_the_trees_where_it_defines_them() {
+        let c = c_constants();
+        for name in c.keys() {
+            assert!(
+                newer::CONSTANTS.iter().any(|(n, _)| n == name),
+                "layout.c checks {name}, which newer.rs does not define"
+            );
+        }
+        for &(name, value) in newer::CONSTANTS {
+            match c.get(name) {
+                Some(&v) => assert_eq!(v, value as u64, "{name}: the tree's value vs newer.rs"),
+                None => std::println!("{name}: not in this tree's headers, newer.rs defines it"),
+            }
+        }
     }
 
     #[test]

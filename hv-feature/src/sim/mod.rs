@@ -94,6 +94,7 @@ struct Inner {
     hypercalls: AtomicU64,
     features: AtomicU64,
     version: AtomicU64,
+    domctl_interface: AtomicU64,
 }
 
 /// The simulated host. Cheap to share between threads (`Sync`); all
@@ -119,6 +120,7 @@ impl SimHost {
                 hypercalls: AtomicU64::new(0),
                 features: AtomicU64::new(DEFAULT_FEATURES as u64),
                 version: AtomicU64::new((4 << 16) | 17),
+                domctl_interface: AtomicU64::new(xen_sys::XEN_DOMCTL_INTERFACE_VERSION as u64),
             }),
         })
     }
@@ -153,6 +155,16 @@ impl SimHost {
         self.inner
             .version
             .store(((major as u64) << 16) | minor as u64, Ordering::Relaxed);
+    }
+
+    /// Sets the domctl interface version the simulated Xen accepts (by
+    /// default the one of the tree the crates were built against); any
+    /// other is refused with `EACCES`, as Xen does. The layout stays the
+    /// build tree's.
+    pub fn set_domctl_interface_version(&self, v: u32) {
+        self.inner
+            .domctl_interface
+            .store(v as u64, Ordering::Relaxed);
     }
 
     /// `map_frames` calls so far (failed ones included).
@@ -265,7 +277,7 @@ impl SimHost {
             return Err(Errno::EFAULT);
         }
         let mut d: xen_domctl = struct_from(buf);
-        if d.interface_version != xen_sys::XEN_DOMCTL_INTERFACE_VERSION {
+        if d.interface_version as u64 != self.inner.domctl_interface.load(Ordering::Relaxed) {
             return Err(Errno::EACCES);
         }
         let state = self.read();
