@@ -36,9 +36,9 @@ $(BUILD)/xen-patched/.extracted: $(PATCHES) $(HARNESS)/xen-tree.sh | $(BUILD)/.d
 	@$(HARNESS)/xen-tree.sh $(BUILD) xen-patches
 
 xen: $(IMAGES)/xen-patched $(IMAGES)/xen-pristine
-$(IMAGES)/xen-patched: $(BUILD)/xen-patched/.extracted $(HARNESS)/xen-build.sh
+$(IMAGES)/xen-patched: $(BUILD)/xen-patched/.extracted $(HARNESS)/xen-build.sh $(HARNESS)/xen.config
 	@$(HARNESS)/xen-build.sh $(BUILD)/xen-patched $@
-$(IMAGES)/xen-pristine: $(BUILD)/xen-patched/.extracted $(HARNESS)/xen-build.sh
+$(IMAGES)/xen-pristine: $(BUILD)/xen-patched/.extracted $(HARNESS)/xen-build.sh $(HARNESS)/xen.config
 	@$(HARNESS)/xen-build.sh $(BUILD)/xen-pristine $@
 
 # ---- dom0: Debian's kernel and the busybox initramfs -----------------------
@@ -135,6 +135,9 @@ domu-test: images tools rootfs
 	    --run 'vp2m-domu-check vp2m-domu kept' \
 	    --run 'vp2m-domu-check vp2m-domu-virt dropped' \
 	    $(BUILD)/bin/hv-feature
+
+# ---- The PV test guest (pv64, pv32pae) and its boot -----------------------
+include tests/guest/guest.mk
 
 clean:
 	rm -rf $(BUILD) target
