@@ -66,8 +66,10 @@ static void put_num(struct out *o, unsigned long long v, unsigned int base, int 
     char tmp[24];
     int n = 0;
     if (alt && base == 16 && v) {
+        /* As in C, the width counts the 0x. */
         put(o, '0');
         put(o, 'x');
+        width -= 2;
     }
     do {
         tmp[n++] = "0123456789abcdef"[v % base];
