@@ -31,3 +31,17 @@ $(GUEST_OUT)/guest-pv32pae: $(GUEST_DEPS) $(BUILD)/xen-patched/.extracted | $(BU
 .PHONY: guest-test
 guest-test: images tools rootfs guest
 	@$(HARNESS)/guest-test.sh $(BUILD)
+
+# Hostile images (tests/guest/images/*.desc, format in docs/guest.md).
+GUEST_IMAGES := $(patsubst $(GUEST_DIR)/images/%.desc,$(GUEST_OUT)/images/%.img,\
+    $(wildcard $(GUEST_DIR)/images/*.desc))
+guest: $(GUEST_IMAGES)
+$(GUEST_OUT)/images/%.img: $(GUEST_DIR)/images/%.desc $(GUEST_DIR)/mkimage.py
+	@mkdir -p $(@D)
+	@python3 $(GUEST_DIR)/mkimage.py $< $@
+
+# One hostile image against the reader: make guest-image IMAGE=path/to/NAME.desc
+.PHONY: guest-image
+guest-image: images tools rootfs guest
+	@[ -n "$(IMAGE)" ] || { echo "usage: make guest-image IMAGE=tests/guest/images/NAME.desc"; exit 2; }
+	@$(HARNESS)/guest-test.sh $(BUILD) --image $(IMAGE)

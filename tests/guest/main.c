@@ -17,11 +17,14 @@
  *  7. remap     move list pages to new frames (copy, then change the L1
  *               entry) inside a generation bump: odd, barrier, PTE, barrier,
  *               even
- *  8. result    one VP2M-GUEST-RESULT line, then idle until destroyed
+ *  8. image     with a ramdisk module: the adversarial image (image.c,
+ *               docs/guest.md) published over the honest fields
+ *  9. result    one VP2M-GUEST-RESULT line, then idle until destroyed
  *
  * Options (xl's extra= string, start_info.cmd_line): remaps=N (default 1).
  */
-#include "guest.h"
+#include "p2m.h"
+#include "image.h"
 
 #ifndef XENFEAT_virtual_p2m
 # define XENFEAT_virtual_p2m 21
@@ -39,13 +42,13 @@ shared_info_t *shared;
 static uint8_t shared_slot[PAGE_SIZE] __attribute__((aligned(PAGE_SIZE)));
 static uint8_t scratch_slot[PAGE_SIZE] __attribute__((aligned(PAGE_SIZE)));
 
-static unsigned long list_mfn[MAX_LIST_PAGES];
+unsigned long list_mfn[MAX_LIST_PAGES];
 static unsigned long l1_mfn[MAX_LIST_PAGES / L1_ENTRIES + 1];
-static unsigned long list_pages, tree_root, mid_mfn[8], mid_pages;
+unsigned long list_pages;
+static unsigned long tree_root, mid_mfn[8], mid_pages;
 static int tree_kept;
 
-static void fail(const char *what, long rc) __attribute__((noreturn));
-static void fail(const char *what, long rc)
+void fail(const char *what, long rc)
 {
     printk("VP2M-GUEST-RESULT: status=fail width=%d step=%s rc=%ld", GUEST_WIDTH, what, rc);
     shutdown(SHUTDOWN_crash);
@@ -82,18 +85,18 @@ static long mmuext(unsigned int cmd, unsigned long arg)
 }
 
 /* Map a frame of this domain at the scratch slot (writable) / unmap it. */
-static void *scratch_map(unsigned long mfn)
+void *scratch_map(unsigned long mfn)
 {
     CHECK("scratch-map", update_va(scratch_slot, ((uint64_t)mfn << PAGE_SHIFT) | PTE_LEAF));
     return scratch_slot;
 }
-static void scratch_unmap(void) { CHECK("scratch-unmap", update_va(scratch_slot, 0)); }
+void scratch_unmap(void) { CHECK("scratch-unmap", update_va(scratch_slot, 0)); }
 
 /* ---- frames: handed out from the top of the pfn space, which the builder
  * leaves unmapped (it maps the image, its own pages and 512 KiB above). ---- */
 static unsigned long pool_next, pool_floor;
 
-static unsigned long alloc_mfn(void)
+unsigned long alloc_mfn(void)
 {
     if (pool_next <= pool_floor)
         fail("out-of-frames", (long)pool_next);
@@ -101,7 +104,7 @@ static unsigned long alloc_mfn(void)
 }
 
 /* ---- page tables ------------------------------------------------------------ */
-static unsigned long top_mfn(void) { return boot_p2m[start_info_ptr->pt_base >> PAGE_SHIFT]; }
+unsigned long top_mfn(void) { return boot_p2m[start_info_ptr->pt_base >> PAGE_SHIFT]; }
 
 static uint64_t *table_of(unsigned long mfn)
 {
@@ -323,11 +326,20 @@ void guest_main(void)
         remap((list_pages - 1 - r % list_pages));
     check_list("remap-readback");
 
-    printk("VP2M-GUEST-RESULT: status=ok width=%d features=%#010x bit21=%d sif_flags=%#x "
+    const char *mode = "honest";
+    if (si->mod_len) {
+        if (si->flags & SIF_MOD_START_PFN)
+            fail("module-as-pfn", (long)si->mod_start);
+        load_image((const uint8_t *)si->mod_start, si->mod_len);
+        mode = "image";
+    }
+
+    printk("VP2M-GUEST-RESULT: status=ok mode=%s width=%d features=%#010x bit21=%d sif_flags=%#x "
            "tree=%s root=%#lx max_pfn=%lu p2m_cr3=%#lx p2m_vaddr=%#lx generation=%lu "
            "list_frames=%lu",
-           GUEST_WIDTH, features, bit, si->flags, tree_kept ? "kept" : "dropped",
-           (unsigned long)shared->arch.pfn_to_mfn_frame_list_list, nr_pages,
+           mode, GUEST_WIDTH, features, bit, si->flags, tree_kept ? "kept" : "dropped",
+           (unsigned long)shared->arch.pfn_to_mfn_frame_list_list,
+           (unsigned long)shared->arch.max_pfn,
            (unsigned long)shared->arch.p2m_cr3, (unsigned long)shared->arch.p2m_vaddr,
            (unsigned long)shared->arch.p2m_generation, list_pages);
     idle();
