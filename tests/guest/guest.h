@@ -88,8 +88,9 @@ void printk(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* One "VP2M-GUEST: ..." line per step. */
 #define step(...) printk("VP2M-GUEST: " __VA_ARGS__)
 
-/* Idle forever, waking only when dom0 notifies the console channel. */
-void idle(void) __attribute__((noreturn));
+/* Idle forever, waking only when dom0 notifies the console channel; each
+ * byte typed on the guest's console (its pty in dom0) goes to on_input. */
+void idle(void (*on_input)(char)) __attribute__((noreturn));
 void shutdown(unsigned int reason) __attribute__((noreturn));
 
 /* Xen's shared_info page of this domain, once mapped (NULL before). */

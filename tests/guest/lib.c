@@ -208,10 +208,11 @@ void shutdown(unsigned int reason)
         HC(__HYPERVISOR_sched_op, SCHEDOP_shutdown, &sd, 0, 0, 0);
 }
 
-void idle(void)
+void idle(void (*on_input)(char))
 {
     /* Events stay masked (the builder set evtchn_upcall_mask): poll the
-     * console channel, which wakes us when xenconsoled has read the ring. */
+     * console channel, which xenconsoled signals when it has read the ring
+     * or put input (from the console's pty in dom0) into it. */
     evtchn_port_t port = cons_port;
     struct sched_poll poll = { .nr_ports = 1, .timeout = 0 };
     set_xen_guest_handle(poll.ports, &port);
@@ -223,5 +224,20 @@ void idle(void)
             __atomic_fetch_and(&shared->evtchn_pending[port / bits],
                                ~((xen_ulong_t)1 << (port % bits)), __ATOMIC_SEQ_CST);
         }
+        if (!cons)
+            continue;
+        XENCONS_RING_IDX c = cons->in_cons, p = cons->in_prod;
+        rmb();
+        if (p - c > sizeof(cons->in))
+            c = p; /* a bogus index from the other side: drop it all */
+        while (c != p) {
+            char ch = cons->in[MASK_XENCONS_IDX(c, cons->in)];
+            c++;
+            barrier();
+            cons->in_cons = c;
+            if (on_input)
+                on_input(ch);
+        }
+        notify(cons_port);
     }
 }

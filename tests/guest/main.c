@@ -22,6 +22,11 @@
  *  9. result    one VP2M-GUEST-RESULT line, then idle until destroyed
  *
  * Options (xl's extra= string, start_info.cmd_line): remaps=N (default 1).
+ * Console input (one byte each, e.g. `printf h > $(xenstore-read
+ * /local/domain/N/console/tty)` in dom0):
+ *   h  publish the honest fields again (after an image), one
+ *      VP2M-GUEST-HONEST line
+ *   r  one more remap of a list page (generation + 2), one VP2M-GUEST-REMAP line
  */
 #include "p2m.h"
 #include "image.h"
@@ -227,13 +232,17 @@ static void build_tree(void)
     scratch_unmap();
 }
 
+static unsigned long honest_generation, remap_count;
+
 static void publish(void)
 {
     struct arch_shared_info *a = &shared->arch;
+    a->p2m_cr3 = 0;
+    wmb();
     a->pfn_to_mfn_frame_list_list = tree_kept ? tree_root : ~0UL;
     a->max_pfn = nr_pages;
     a->p2m_vaddr = P2M_VADDR;
-    a->p2m_generation = 0;
+    a->p2m_generation = honest_generation;
     wmb();
     a->p2m_cr3 = p2m_cr3_value();
     wmb();
@@ -255,6 +264,7 @@ static void remap(unsigned long k)
     CHECK("remap-invlpg", mmuext(MMUEXT_INVLPG_LOCAL, P2M_VADDR + k * PAGE_SIZE));
     wmb();
     a->p2m_generation++;
+    honest_generation = a->p2m_generation;
     list_mfn[k] = mfn;
 
     if (tree_kept) {
@@ -280,6 +290,27 @@ static unsigned long option(const char *name, unsigned long dflt)
         }
     }
     return dflt;
+}
+
+static void on_input(char c)
+{
+    switch (c) {
+    case 'h':
+        publish();
+        check_list("honest-readback");
+        printk("VP2M-GUEST-HONEST: max_pfn=%lu p2m_cr3=%#lx p2m_vaddr=%#lx generation=%lu root=%#lx",
+               (unsigned long)shared->arch.max_pfn, (unsigned long)shared->arch.p2m_cr3,
+               (unsigned long)shared->arch.p2m_vaddr, (unsigned long)shared->arch.p2m_generation,
+               (unsigned long)shared->arch.pfn_to_mfn_frame_list_list);
+        break;
+    case 'r':
+        remap(list_pages - 1 - remap_count++ % list_pages);
+        check_list("remap-readback");
+        printk("VP2M-GUEST-REMAP: generation=%lu", (unsigned long)shared->arch.p2m_generation);
+        break;
+    default:
+        break;
+    }
 }
 
 void guest_main(void)
@@ -323,7 +354,7 @@ void guest_main(void)
 
     unsigned long remaps = option("remaps", 1);
     for (unsigned long r = 0; r < remaps; r++)
-        remap((list_pages - 1 - r % list_pages));
+        remap(list_pages - 1 - remap_count++ % list_pages);
     check_list("remap-readback");
 
     const char *mode = "honest";
@@ -342,5 +373,5 @@ void guest_main(void)
            (unsigned long)shared->arch.max_pfn,
            (unsigned long)shared->arch.p2m_cr3, (unsigned long)shared->arch.p2m_vaddr,
            (unsigned long)shared->arch.p2m_generation, list_pages);
-    idle();
+    idle(on_input);
 }

@@ -37,7 +37,7 @@ failed=0
 failures=()
 
 # The knob that hides bit 21, as the patched tree spells it.
-if grep -rqs '"virtual-p2m"' "$BUILD/xen-patched/xen/common" "$BUILD/xen-patched/xen/arch/x86"; then
+if grep -rqs --include='*.c' '"virtual-p2m"' "$BUILD/xen-patched/xen/common" "$BUILD/xen-patched/xen/arch/x86"; then
     NO_BIT="virtual-p2m=no"
 else
     NO_BIT="pv=virt-p2m=no"
