@@ -89,8 +89,12 @@ void printk(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 #define step(...) printk("VP2M-GUEST: " __VA_ARGS__)
 
 /* Idle forever, waking only when dom0 notifies the console channel; each
- * byte typed on the guest's console (its pty in dom0) goes to on_input. */
-void idle(void (*on_input)(char)) __attribute__((noreturn));
+ * byte typed on the guest's console (its pty in dom0) goes to on_input.
+ * tick (may be NULL) runs on every wake and returns the next absolute
+ * deadline in Xen system time, or 0 for none. */
+void idle(void (*on_input)(char), uint64_t (*tick)(void)) __attribute__((noreturn));
+/* Xen system time in ns (vcpu 0's time info in shared_info). */
+uint64_t now_ns(void);
 void shutdown(unsigned int reason) __attribute__((noreturn));
 
 /* Xen's shared_info page of this domain, once mapped (NULL before). */

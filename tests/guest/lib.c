@@ -208,15 +208,40 @@ void shutdown(unsigned int reason)
         HC(__HYPERVISOR_sched_op, SCHEDOP_shutdown, &sd, 0, 0, 0);
 }
 
-void idle(void (*on_input)(char))
+uint64_t now_ns(void)
+{
+    volatile struct vcpu_time_info *t = &shared->vcpu_info[0].time;
+    uint32_t ver, mul;
+    uint64_t ts, st;
+    int8_t shift;
+    do {
+        ver = t->version;
+        rmb();
+        ts = t->tsc_timestamp;
+        st = t->system_time;
+        mul = t->tsc_to_system_mul;
+        shift = t->tsc_shift;
+        rmb();
+    } while ((ver & 1) || ver != t->version);
+    uint32_t lo, hi;
+    __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+    uint64_t d = (((uint64_t)hi << 32) | lo) - ts;
+    d = shift >= 0 ? d << shift : d >> -shift;
+    /* (d * mul) >> 32 without a 128-bit product */
+    return st + (d >> 32) * mul + (((d & 0xffffffffULL) * mul) >> 32);
+}
+
+void idle(void (*on_input)(char), uint64_t (*tick)(void))
 {
     /* Events stay masked (the builder set evtchn_upcall_mask): poll the
      * console channel, which xenconsoled signals when it has read the ring
-     * or put input (from the console's pty in dom0) into it. */
+     * or put input (from the console's pty in dom0) into it; with a
+     * deadline from tick, until then. */
     evtchn_port_t port = cons_port;
-    struct sched_poll poll = { .nr_ports = 1, .timeout = 0 };
+    struct sched_poll poll = { .nr_ports = 1 };
     set_xen_guest_handle(poll.ports, &port);
     for (;;) {
+        poll.timeout = tick ? tick() : 0;
         if (HC(__HYPERVISOR_sched_op, SCHEDOP_poll, &poll, 0, 0, 0) != 0)
             HC(__HYPERVISOR_sched_op, SCHEDOP_yield, 0, 0, 0, 0);
         if (shared) {
@@ -230,6 +255,7 @@ void idle(void (*on_input)(char))
         rmb();
         if (p - c > sizeof(cons->in))
             c = p; /* a bogus index from the other side: drop it all */
+        int got = c != p;
         while (c != p) {
             char ch = cons->in[MASK_XENCONS_IDX(c, cons->in)];
             c++;
@@ -238,6 +264,7 @@ void idle(void (*on_input)(char))
             if (on_input)
                 on_input(ch);
         }
-        notify(cons_port);
+        if (got)
+            notify(cons_port);
     }
 }

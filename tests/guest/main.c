@@ -27,6 +27,9 @@
  *   h  publish the honest fields again (after an image), one
  *      VP2M-GUEST-HONEST line
  *   r  one more remap of a list page (generation + 2), one VP2M-GUEST-REMAP line
+ *   R  start racing: every race_ms (option, default 50) flip the last list
+ *      page between two frames of equal content, each flip bracketed by the
+ *      generation; s stops it with one VP2M-GUEST-RACE line
  */
 #include "p2m.h"
 #include "image.h"
@@ -292,6 +295,51 @@ static unsigned long option(const char *name, unsigned long dflt)
     return dflt;
 }
 
+/* Racing: the last list page flips between its frame and a spare copy. */
+static unsigned long spare_mfn, flips;
+static uint64_t race_ns, next_flip;
+static int racing;
+
+static void flip(void)
+{
+    struct arch_shared_info *a = &shared->arch;
+    unsigned long k = list_pages - 1;
+    if (!spare_mfn) {
+        spare_mfn = alloc_mfn();
+        memcpy(scratch_map(spare_mfn), (const void *)(P2M_VADDR + k * PAGE_SIZE), PAGE_SIZE);
+        scratch_unmap();
+    }
+    uint64_t ma = ((uint64_t)l1_mfn[k / L1_ENTRIES] << PAGE_SHIFT) + (k % L1_ENTRIES) * 8;
+    a->p2m_generation++;
+    wmb();
+    CHECK("flip-pte", pt_write(ma, ((uint64_t)spare_mfn << PAGE_SHIFT) | PTE_LEAF));
+    CHECK("flip-invlpg", mmuext(MMUEXT_INVLPG_LOCAL, P2M_VADDR + k * PAGE_SIZE));
+    wmb();
+    a->p2m_generation++;
+    honest_generation = a->p2m_generation;
+    unsigned long old = list_mfn[k];
+    list_mfn[k] = spare_mfn;
+    spare_mfn = old;
+    if (tree_kept) {
+        unsigned long *page = scratch_map(mid_mfn[k / EPP]);
+        page[k % EPP] = list_mfn[k];
+        scratch_unmap();
+    }
+    flips++;
+}
+
+static uint64_t tick(void)
+{
+    if (!racing)
+        return 0;
+    uint64_t now = now_ns();
+    if (now >= next_flip) {
+        flip();
+        next_flip = now + race_ns;
+    }
+    return next_flip;
+}
+
 static void on_input(char c)
 {
     switch (c) {
@@ -307,6 +355,17 @@ static void on_input(char c)
         remap(list_pages - 1 - remap_count++ % list_pages);
         check_list("remap-readback");
         printk("VP2M-GUEST-REMAP: generation=%lu", (unsigned long)shared->arch.p2m_generation);
+        break;
+    case 'R':
+        racing = 1;
+        next_flip = 0;
+        printk("VP2M-GUEST-RACE: started every %lu ms", (unsigned long)(race_ns / 1000000));
+        break;
+    case 's':
+        racing = 0;
+        check_list("race-readback");
+        printk("VP2M-GUEST-RACE: stopped flips=%lu generation=%lu", flips,
+               (unsigned long)shared->arch.p2m_generation);
         break;
     default:
         break;
@@ -373,5 +432,6 @@ void guest_main(void)
            (unsigned long)shared->arch.max_pfn,
            (unsigned long)shared->arch.p2m_cr3, (unsigned long)shared->arch.p2m_vaddr,
            (unsigned long)shared->arch.p2m_generation, list_pages);
-    idle(on_input);
+    race_ns = option("race_ms", 50) * 1000000ULL;
+    idle(on_input, tick);
 }

@@ -15,7 +15,9 @@
 # pfn (list = tree = M2P).
 # The hostile images (build/guest/images/*.img from tests/guest/images/*.desc)
 # run in the patched boot, each in a guest of its width: `hv-feature verify`
-# must exit 1 within 10 s and 64 MiB.  At the end of each boot, dom0's own
+# must exit 1 within 10 s and 64 MiB, and be consistent again once the guest
+# restores its honest fields.  Then the races (pv64-race, pv32pae-race): the
+# guest moves a list page every 50 ms while dom0 runs verify.  At the end of each boot, dom0's own
 # verify must still be consistent (dom0 unharmed).
 # Prints each case by name with outcome and time, and a final count.
 # Usage: guest-test.sh BUILD_DIR [--image DESC]
@@ -65,7 +67,11 @@ image_cases() {
 cases() {
     local bit=$1 w k sif name
     if [ -n "$ONLY" ]; then image_cases "$ONLY"; return; fi
-    [ "${2:-}" != images ] || image_cases "$GUEST"/images/*.img
+    if [ "${2:-}" = images ]; then
+        image_cases "$GUEST"/images/*.img
+        echo "guest-case pv64-race guest-pv64 --race 6 --expect width=64 --expect bit21=$bit"
+        echo "guest-case pv32pae-race guest-pv32pae --race 6 --expect width=32 --expect bit21=$bit"
+    fi
     for w in 64 32; do
         k=guest-pv64; [ "$w" = 32 ] && k=guest-pv32pae
         for sif in 0 1; do
