@@ -52,9 +52,10 @@ static uint64_t value(const struct img_record *r, uint32_t i, uint32_t npages)
     return x | r->or_bits;
 }
 
-void load_image(const uint8_t *mod, unsigned long len)
+unsigned long load_image(const uint8_t *mod, unsigned long len, unsigned int index)
 {
     const struct img_header *h = (const void *)mod;
+    memset(field_set, 0, sizeof(field_set));
     if (len < sizeof(*h) || memcmp(h->magic, IMG_MAGIC, 8))
         fail("image-magic", (long)len);
     if (h->version != IMG_VERSION)
@@ -117,10 +118,11 @@ void load_image(const uint8_t *mod, unsigned long len)
     if (field_set[FIELD_P2M_CR3])
         a->p2m_cr3 = (unsigned long)field_value[FIELD_P2M_CR3];
     wmb();
-    step("image: %u page(s) in frames %#lx.., %u record(s); published tree %#lx max_pfn %#lx "
+    step("image %u: %u page(s) in frames %#lx.., %u record(s); published tree %#lx max_pfn %#lx "
          "vaddr %#lx generation %lu cr3 %#lx",
-         h->npages, h->npages ? img_mfn[0] : 0UL, h->nrecords,
+         index, h->npages, h->npages ? img_mfn[0] : 0UL, h->nrecords,
          (unsigned long)a->pfn_to_mfn_frame_list_list, (unsigned long)a->max_pfn,
          (unsigned long)a->p2m_vaddr, (unsigned long)a->p2m_generation,
          (unsigned long)a->p2m_cr3);
+    return pages_at + (unsigned long)h->npages * PAGE_SIZE;
 }

@@ -26,6 +26,8 @@
  * /local/domain/N/console/tty)` in dom0):
  *   h  publish the honest fields again (after an image), one
  *      VP2M-GUEST-HONEST line
+ *   n  the next image of the module (several may be back to back), one
+ *      VP2M-GUEST-IMAGE line with its index and published fields
  *   r  one more remap of a list page (generation + 2), one VP2M-GUEST-REMAP line
  *   R  start racing: every race_ms (option, default 50) flip the last list
  *      page between two frames of equal content, each flip bracketed by the
@@ -295,6 +297,34 @@ static unsigned long option(const char *name, unsigned long dflt)
     return dflt;
 }
 
+/* Images: the module may hold several back to back; 'n' moves on. */
+static const uint8_t *mod_next;
+static unsigned long mod_left;
+static unsigned int image_index;
+static int image_loaded;
+
+static int next_image(void)
+{
+    if (mod_left == 0)
+        return 0;
+    if (image_loaded)
+        image_index++;
+    unsigned long n = load_image(mod_next, mod_left, image_index);
+    mod_next += n;
+    mod_left -= n < mod_left ? n : mod_left;
+    image_loaded = 1;
+    return 1;
+}
+
+static void print_fields(const char *what)
+{
+    struct arch_shared_info *a = &shared->arch;
+    printk("%s index=%u max_pfn=%lu p2m_cr3=%#lx p2m_vaddr=%#lx generation=%lu root=%#lx", what,
+           image_index, (unsigned long)a->max_pfn, (unsigned long)a->p2m_cr3,
+           (unsigned long)a->p2m_vaddr, (unsigned long)a->p2m_generation,
+           (unsigned long)a->pfn_to_mfn_frame_list_list);
+}
+
 /* Racing: the last list page flips between its frame and a spare copy. */
 static unsigned long spare_mfn, flips;
 static uint64_t race_ns, next_flip;
@@ -346,10 +376,14 @@ static void on_input(char c)
     case 'h':
         publish();
         check_list("honest-readback");
-        printk("VP2M-GUEST-HONEST: max_pfn=%lu p2m_cr3=%#lx p2m_vaddr=%#lx generation=%lu root=%#lx",
-               (unsigned long)shared->arch.max_pfn, (unsigned long)shared->arch.p2m_cr3,
-               (unsigned long)shared->arch.p2m_vaddr, (unsigned long)shared->arch.p2m_generation,
-               (unsigned long)shared->arch.pfn_to_mfn_frame_list_list);
+        print_fields("VP2M-GUEST-HONEST:");
+        break;
+    case 'n':
+        publish();
+        if (next_image())
+            print_fields("VP2M-GUEST-IMAGE:");
+        else
+            printk("VP2M-GUEST-IMAGE: index=%u end", image_index + 1);
         break;
     case 'r':
         remap(list_pages - 1 - remap_count++ % list_pages);
@@ -420,14 +454,16 @@ void guest_main(void)
     if (si->mod_len) {
         if (si->flags & SIF_MOD_START_PFN)
             fail("module-as-pfn", (long)si->mod_start);
-        load_image((const uint8_t *)si->mod_start, si->mod_len);
+        mod_next = (const uint8_t *)si->mod_start;
+        mod_left = si->mod_len;
+        next_image();
         mode = "image";
     }
 
-    printk("VP2M-GUEST-RESULT: status=ok mode=%s width=%d features=%#010x bit21=%d sif_flags=%#x "
+    printk("VP2M-GUEST-RESULT: status=ok mode=%s index=%u width=%d features=%#010x bit21=%d sif_flags=%#x "
            "tree=%s root=%#lx max_pfn=%lu p2m_cr3=%#lx p2m_vaddr=%#lx generation=%lu "
            "list_frames=%lu",
-           mode, GUEST_WIDTH, features, bit, si->flags, tree_kept ? "kept" : "dropped",
+           mode, image_index, GUEST_WIDTH, features, bit, si->flags, tree_kept ? "kept" : "dropped",
            (unsigned long)shared->arch.pfn_to_mfn_frame_list_list,
            (unsigned long)shared->arch.max_pfn,
            (unsigned long)shared->arch.p2m_cr3, (unsigned long)shared->arch.p2m_vaddr,

@@ -18,7 +18,9 @@ unsigned long top_mfn(void);
 extern unsigned long list_mfn[];
 extern unsigned long list_pages;
 
-/* Image mode (image.c): load, apply and publish the image in the module. */
-void load_image(const uint8_t *mod, unsigned long len);
+/* Image mode (image.c): load, apply and publish the image at mod (len bytes
+ * left in the module); returns the image's size (a multiple of 4096, so a
+ * module may hold several images back to back). */
+unsigned long load_image(const uint8_t *mod, unsigned long len, unsigned int index);
 
 #endif

@@ -31,7 +31,8 @@ GUEST="$BUILD/guest"
 ONLY=""
 if [ "${2:-}" = --image ]; then
     desc=${3:?guest-test: --image needs a description file}
-    ONLY="$GUEST/images/custom-$(basename "$desc" .desc).img"
+    mkdir -p "$GUEST/custom"
+    ONLY="$GUEST/custom/$(basename "$desc" .desc).img"
     python3 tests/guest/mkimage.py "$desc" "$ONLY" || exit 2
 fi
 passed=0
@@ -54,13 +55,30 @@ image_kernel() {
     esac
 }
 
-# image_cases IMG...: the --run lines of hostile images.
+# image_cases IMG...: the --run lines of hostile images, one guest per
+# width holding all of them (one CASE line per image).
 image_cases() {
-    local img k
-    for img in "$@"; do
-        k=$(image_kernel "$img") || continue
-        echo "guest-case $(basename "$img" .img) $k --image /vp2m/bin/$(basename "$img") --expect mode=image"
+    local w k img imgs
+    for w in 64 32; do
+        k=guest-pv64
+        [ "$w" = 32 ] && k=guest-pv32pae
+        imgs=""
+        for img in "$@"; do
+            [ "$(image_kernel "$img")" = "$k" ] && imgs="$imgs /vp2m/bin/$(basename "$img")"
+        done
+        [ -z "$imgs" ] || echo "guest-case images-${k#guest-} $k --images \"${imgs# }\" --expect mode=image"
     done
+}
+# The number of CASE lines the run lines of one boot print.
+count_cases() {   # count_cases BIT [images]
+    local n
+    n=$(cases "$@" | grep -vc -- '--images')
+    if [ -n "$ONLY" ]; then
+        n=$((n + 1))
+    elif [ "${2:-}" = images ]; then
+        n=$((n + $(ls "$GUEST"/images/*.img | wc -l)))
+    fi
+    echo "$n"
 }
 
 # cases BIT [images]: the --run lines of one boot; bit 21 expected BIT (0/1).
@@ -92,7 +110,7 @@ run_boot() {   # run_boot NAME XEN OPTS BIT [images]
     "$HARNESS/boot.sh" --build "$BUILD" --xen "$xen" --xen-opts "$opts" --timeout 1800 \
         --disk "$BUILD/images/rootfs.ext4" --mem 1024 "${runs[@]}" "guest-$name" \
         "$BUILD/bin/hv-feature" "$GUEST/guest-pv64" "$GUEST/guest-pv32pae" \
-        tests/guest/guest-case "$GUEST"/images/*.img | tee "$out" | sed -u "s/^CASE /CASE $name\//"
+        tests/guest/guest-case "$GUEST"/images/*.img $ONLY | tee "$out" | sed -u "s/^CASE /CASE $name\//"
     local rc=${PIPESTATUS[0]} p f
     p=$(grep -c '^CASE .*: PASSED' "$out")
     f=$(grep -c '^CASE .*: FAILED' "$out")
@@ -101,7 +119,7 @@ run_boot() {   # run_boot NAME XEN OPTS BIT [images]
     while read -r r; do failures+=("$name/${r#CASE }"); done < <(grep '^CASE .*: FAILED' "$out")
     # Every case must have run: a boot that died early fails the missing ones.
     local want
-    want=$(cases "$bit" "$with" | wc -l)
+    want=$(count_cases "$bit" "$with")
     if [ $((p + f)) -lt "$want" ]; then
         failed=$((failed + want - p - f))
         failures+=("$name: $((want - p - f)) case(s) did not run: $(grep '^BOOT .*FAILED' "$out" | tail -n1)")
