@@ -20,9 +20,9 @@
 # guest moves a list page every 50 ms while dom0 runs verify.  At the end of each boot, dom0's own
 # verify must still be consistent (dom0 unharmed).
 # Prints each case by name with outcome and time, and a final count.
-# Usage: guest-test.sh BUILD_DIR [--image DESC]
-#   --image DESC  only the patched boot, with just that image (built from the
-#                 description DESC with tests/guest/mkimage.py)
+# Usage: guest-test.sh BUILD_DIR [--image DESC...]
+#   --image DESC...  only the patched boot, with just these images (built from
+#                    the descriptions with tests/guest/mkimage.py)
 set -uo pipefail
 
 BUILD=$1
@@ -30,10 +30,15 @@ HARNESS=$(dirname "$0")
 GUEST="$BUILD/guest"
 ONLY=""
 if [ "${2:-}" = --image ]; then
-    desc=${3:?guest-test: --image needs a description file}
+    shift 2
+    [ $# -gt 0 ] || { echo "guest-test: --image needs description files" >&2; exit 2; }
+    rm -rf "$GUEST/custom"
     mkdir -p "$GUEST/custom"
-    ONLY="$GUEST/custom/$(basename "$desc" .desc).img"
-    python3 tests/guest/mkimage.py "$desc" "$ONLY" || exit 2
+    for desc in "$@"; do
+        img="$GUEST/custom/$(basename "$desc" .desc).img"
+        python3 tests/guest/mkimage.py "$desc" "$img" || exit 2
+        ONLY="$ONLY $img"
+    done
 fi
 passed=0
 failed=0
@@ -74,7 +79,9 @@ count_cases() {   # count_cases BIT [images]
     local n
     n=$(cases "$@" | grep -vc -- '--images')
     if [ -n "$ONLY" ]; then
-        n=$((n + 1))
+        # shellcheck disable=SC2086
+        set -- $ONLY
+        n=$((n + $#))
     elif [ "${2:-}" = images ]; then
         n=$((n + $(ls "$GUEST"/images/*.img | wc -l)))
     fi
@@ -84,7 +91,8 @@ count_cases() {   # count_cases BIT [images]
 # cases BIT [images]: the --run lines of one boot; bit 21 expected BIT (0/1).
 cases() {
     local bit=$1 w k sif name
-    if [ -n "$ONLY" ]; then image_cases "$ONLY"; return; fi
+    # shellcheck disable=SC2086 # the image paths are single words
+    if [ -n "$ONLY" ]; then image_cases $ONLY; return; fi
     if [ "${2:-}" = images ]; then
         image_cases "$GUEST"/images/*.img
         echo "guest-case pv64-race guest-pv64 --race 6 --expect width=64 --expect bit21=$bit"
