@@ -43,5 +43,5 @@ $(GUEST_OUT)/images/%.img: $(GUEST_DIR)/images/%.desc $(GUEST_DIR)/mkimage.py
 # Hostile images against the reader: make guest-image IMAGE="A.desc B.desc ..."
 .PHONY: guest-image
 guest-image: images tools rootfs guest
-	@[ -n "$(IMAGE)" ] || { echo "usage: make guest-image IMAGE="tests/guest/images/NAME.desc ...""; exit 2; }
+	@[ -n "$(IMAGE)" ] || { echo 'usage: make guest-image IMAGE="tests/guest/images/NAME.desc ..."'; exit 2; }
 	@$(HARNESS)/guest-test.sh $(BUILD) --image $(IMAGE)
