@@ -37,9 +37,9 @@ $(BUILD)/xen-patched/.extracted: $(PATCHES) $(HARNESS)/xen-tree.sh | $(BUILD)/.d
 	@$(HARNESS)/xen-tree.sh $(BUILD) xen-patches
 
 xen: $(IMAGES)/xen-patched $(IMAGES)/xen-pristine
-$(IMAGES)/xen-patched: $(BUILD)/xen-patched/.extracted $(HARNESS)/xen-build.sh
+$(IMAGES)/xen-patched: $(BUILD)/xen-patched/.extracted $(HARNESS)/xen-build.sh $(HARNESS)/xen.config
 	@$(HARNESS)/xen-build.sh $(BUILD)/xen-patched $@
-$(IMAGES)/xen-pristine: $(BUILD)/xen-patched/.extracted $(HARNESS)/xen-build.sh
+$(IMAGES)/xen-pristine: $(BUILD)/xen-patched/.extracted $(HARNESS)/xen-build.sh $(HARNESS)/xen.config
 	@$(HARNESS)/xen-build.sh $(BUILD)/xen-pristine $@
 
 # ---- dom0: Debian's kernel and the busybox initramfs -----------------------
@@ -175,6 +175,9 @@ domu-test: images tools rootfs
 XEN_SRC ?= ../shared/upstream/xen-staging-c447b7308b.tar.xz
 staging-test: dom0-kernel initramfs tools | $(BUILD)/.deps
 	@$(HARNESS)/staging-test.sh $(BUILD) xen-patches/staging $(XEN_SRC)
+
+# ---- The PV test guest (pv64, pv32pae) and its boot -----------------------
+include tests/guest/guest.mk
 
 clean:
 	rm -rf $(BUILD) target
