@@ -21,8 +21,11 @@
 //! assert_eq!(p2m.lookup(Pfn(7)).unwrap(), Entry::Mfn(mfn));
 //! ```
 
+mod changes;
 mod verify;
 mod walk;
+#[cfg(test)]
+mod work_tests;
 
 pub use verify::{verify, EntryCounts, M2pMismatch, TreeStatus, VerifyReport};
 pub use walk::{all_ones, tree_capacity, MAX_PFN_BOUND};
@@ -33,7 +36,6 @@ use crate::error::Error;
 use crate::shared_info::ArchSharedInfo;
 use crate::types::{DomId, GuestWidth, Mfn, Pfn};
 use serde::Serialize;
-use std::collections::HashMap;
 use std::fmt;
 use std::time::Duration;
 use walk::Walk;
@@ -483,7 +485,7 @@ impl<B: Backend> P2m<B> {
         };
         let (arch, walk, attempts) =
             read_stable(&mut cx, &self.shinfo, self.opts.source, &self.opts)?;
-        let (changed, changed_count) = leaf_changes(&self.walk, &walk);
+        let (changed, changed_count) = changes::leaf_changes(&self.walk, &walk);
         let r = Refresh::Changed {
             generation_before: self.arch.p2m_generation,
             generation_after: arch.p2m_generation,
@@ -500,52 +502,6 @@ impl<B: Backend> P2m<B> {
         }
         Ok(r)
     }
-}
-
-/// The leaf positions whose frame differs between two views (the first
-/// [`MAX_LEAF_CHANGES`] of them) and how many in all. Work follows the
-/// runs of bottom-index rows and, per distinct pair of runs, its cells;
-/// not the leaf positions.
-fn leaf_changes<M: Mapping>(old: &Walk<M>, new: &Walk<M>) -> (Vec<LeafChange>, u64) {
-    let n = old.nleaves.max(new.nleaves);
-    let mut memo: HashMap<(verify::RunAt, verify::RunAt, u64), Vec<u32>> = HashMap::new();
-    let mut changed = Vec::new();
-    let mut count = 0u64;
-    let frame = |w: &Walk<M>, c: Option<&[u32]>, t: usize| {
-        c.and_then(|c| walk::cell(c[t]))
-            .and_then(|s| w.leaf_mfns.get(s).copied())
-    };
-    verify::joint_runs(
-        &old.index,
-        &new.index,
-        n,
-        [old.nleaves, new.nleaves],
-        false,
-        |k, len, ra, rb| {
-            let offsets = memo.entry((ra, rb, len)).or_insert_with(|| {
-                let ca = verify::run_cells(&old.index, ra, len);
-                let cb = verify::run_cells(&new.index, rb, len);
-                (0..len as usize)
-                    .filter(|&t| frame(old, ca, t) != frame(new, cb, t))
-                    .map(|t| t as u32)
-                    .collect()
-            });
-            count += offsets.len() as u64;
-            for &t in offsets.iter() {
-                if changed.len() == MAX_LEAF_CHANGES {
-                    break;
-                }
-                let leaf = k + t as u64;
-                changed.push(LeafChange {
-                    leaf,
-                    first_pfn: Pfn(leaf * new.fpp),
-                    before: old.leaf_frame(leaf).map(Mfn),
-                    after: new.leaf_frame(leaf).map(Mfn),
-                });
-            }
-        },
-    );
-    (changed, count)
 }
 
 fn stats<B: Backend>(

@@ -25,7 +25,7 @@ const LIMIT_32: u64 = 0xf580_0000;
 /// Entries per page-table page.
 const PTES: u64 = 512;
 /// Marks a slot of the index that no leaf position uses.
-const UNUSED: u32 = u32::MAX;
+pub(crate) const UNUSED: u32 = u32::MAX;
 
 /// The width-sized all-ones value: an invalid entry, a dropped tree.
 pub fn all_ones(width: GuestWidth) -> u64 {
