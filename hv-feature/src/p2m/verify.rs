@@ -209,6 +209,18 @@ fn entry(page: &[u8], i: usize, wb: usize) -> u64 {
     walk::word(page, i * wb, wb).unwrap_or(u64::MAX)
 }
 
+/// A little-endian word of 8 bytes, else of 4 (what `chunks_exact` of
+/// the entry width hands out).
+#[inline(always)]
+fn le(b: &[u8]) -> u64 {
+    match b.try_into() {
+        Ok(w) => u64::from_le_bytes(w),
+        Err(_) => b
+            .try_into()
+            .map_or(u64::MAX, |w| u32::from_le_bytes(w) as u64),
+    }
+}
+
 /// Counts entries by kind.
 pub(super) fn count_entries<M: Mapping>(w: &Walk<M>) -> EntryCounts {
     let u = uses(w);
@@ -260,6 +272,12 @@ pub(super) fn m2p_scan<M: Mapping, N: Mapping>(w: &Walk<M>, m2p: &M2p<N>) -> M2p
     let ones = walk::all_ones(width);
     let bits = wb as u32 * 8;
     let types = (1u64 << (bits - 1)) | (1u64 << (bits - 2));
+    // One borrow of the M2P for all lookups.
+    let table = m2p.table();
+    let m2p_at = |mfn: u64| {
+        let at = usize::try_from(mfn).ok()?.checked_mul(8)?;
+        table.get(at..at + 8).map(|b| Pfn(le(b)))
+    };
     let mut r = M2pScan {
         checked: 0,
         mismatches: 0,
@@ -275,23 +293,23 @@ pub(super) fn m2p_scan<M: Mapping, N: Mapping>(w: &Walk<M>, m2p: &M2p<N>) -> M2p
         };
         let mut c = EntryCounts::default();
         let base = u.pos[s][0].wrapping_mul(fpp);
-        for i in 0..fpp {
+        for (i, e) in page.chunks_exact(wb).enumerate() {
             walk::count_step();
-            let raw = entry(page, i as usize, wb);
+            let i = i as u64;
+            let raw = le(e);
             if raw == ones || raw & types != 0 {
                 c.add(Entry::decode(raw, width), 1);
                 continue;
             }
             c.valid += 1;
-            let mfn = Mfn(raw);
-            let back = m2p.get(mfn);
+            let back = m2p_at(raw);
             if times == 1 {
                 // Used at one position only: its pfn is the one home.
                 if back != Some(Pfn(base + i)) {
                     r.mismatches += 1;
                     r.first.get_or_insert(M2pMismatch {
                         pfn: Pfn(base + i),
-                        mfn,
+                        mfn: Mfn(raw),
                         m2p: back,
                     });
                 }
@@ -311,7 +329,7 @@ pub(super) fn m2p_scan<M: Mapping, N: Mapping>(w: &Walk<M>, m2p: &M2p<N>) -> M2p
                 };
                 r.first = Some(M2pMismatch {
                     pfn: Pfn(k * fpp + i),
-                    mfn,
+                    mfn: Mfn(raw),
                     m2p: back,
                 });
             }
@@ -329,7 +347,7 @@ pub(super) fn m2p_scan<M: Mapping, N: Mapping>(w: &Walk<M>, m2p: &M2p<N>) -> M2p
             let Entry::Mfn(mfn) = e else {
                 continue;
             };
-            let back = m2p.get(mfn);
+            let back = m2p_at(mfn.0);
             r.checked += 1;
             if back != Some(Pfn(pfn)) {
                 r.mismatches += 1;
@@ -404,6 +422,14 @@ fn compare<M: Mapping>(a: &Walk<M>, b: &Walk<M>) -> (u64, u64, Option<Pfn>) {
     let (mut compared, mut bad, mut first) = (0, 0, None);
     let mut page_diff = |sa: usize, sb: usize, used: u64| {
         *pages.entry((sa, sb, used)).or_insert_with(|| {
+            let n = used as usize * wb;
+            let (pa, pb) = (
+                ab.get(sa * PAGE_SIZE..sa * PAGE_SIZE + n),
+                bb.get(sb * PAGE_SIZE..sb * PAGE_SIZE + n),
+            );
+            if pa.is_some() && pa == pb {
+                return (0, None);
+            }
             let (mut d, mut at) = (0, None);
             for i in 0..used as usize {
                 walk::count_step();
