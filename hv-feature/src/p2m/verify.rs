@@ -180,7 +180,7 @@ pub(super) fn uses<M: Mapping>(w: &Walk<M>) -> Uses {
         mult = nm;
         bases = nb;
     }
-    let partial = (w.max_pfn % w.fpp != 0).then(|| w.nleaves - 1);
+    let partial = (w.nleaves * w.fpp != w.max_pfn).then(|| w.nleaves - 1);
     let first = w.index.first;
     let mut u = Uses {
         full: mult,
@@ -407,6 +407,10 @@ pub(super) fn run_cells(x: &walk::LeafIndex, at: RunAt, len: u64) -> Option<&[u3
     l.cells.get(start..start + len as usize)
 }
 
+/// A run of [`joint_runs`]: where in each index, its length, the entries
+/// used of its last leaf.
+type RunKey = (RunAt, RunAt, u64, u64);
+
 /// Compares two views entry by entry, each distinct pair of pages once
 /// and each distinct pair of bottom-row runs once.
 /// Returns (entries compared, mismatches, first mismatching pfn).
@@ -418,7 +422,7 @@ fn compare<M: Mapping>(a: &Walk<M>, b: &Walk<M>) -> (u64, u64, Option<Pfn>) {
     let leaves = n.div_ceil(fpp);
     let used_last = n - (leaves.max(1) - 1) * fpp;
     let mut pages: HashMap<(usize, usize, u64), (u64, Option<u64>)> = HashMap::new();
-    let mut runs: HashMap<(RunAt, RunAt, u64, u64), (u64, Option<u64>)> = HashMap::new();
+    let mut runs: HashMap<RunKey, (u64, Option<u64>)> = HashMap::new();
     let (mut compared, mut bad, mut first) = (0, 0, None);
     let mut page_diff = |sa: usize, sb: usize, used: u64| {
         *pages.entry((sa, sb, used)).or_insert_with(|| {

@@ -292,8 +292,8 @@ fn check_pte<B: Backend>(cx: &Ctx<'_, B>, level: u32, vaddr: u64, pte: u64) -> R
     Ok(mfn)
 }
 
-/// Steps of the loops whose count must follow the distinct pages (the
-/// work-bound tests read it; nothing is counted outside tests).
+// Steps of the loops whose count must follow the distinct pages (the
+// work-bound tests read it; nothing is counted outside tests).
 #[cfg(test)]
 thread_local! {
     pub(crate) static STEPS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
