@@ -256,6 +256,13 @@ impl<M: Mapping> M2p<M> {
         Some(Pfn(u64::from_le_bytes(b.try_into().ok()?)))
     }
 
+    /// The mapped table: [`M2p::len`] little-endian 8-byte entries, to
+    /// look many up with one borrow of the mapping.
+    pub fn table(&self) -> &[u8] {
+        let b = self.map.bytes();
+        &b[..b.len().min(self.entries as usize * M2P_ENTRY)]
+    }
+
     /// Number of entries mapped.
     pub fn len(&self) -> u64 {
         self.entries

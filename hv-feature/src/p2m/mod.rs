@@ -21,8 +21,11 @@
 //! assert_eq!(p2m.lookup(Pfn(7)).unwrap(), Entry::Mfn(mfn));
 //! ```
 
+mod changes;
 mod verify;
 mod walk;
+#[cfg(test)]
+mod work_tests;
 
 pub use verify::{verify, EntryCounts, M2pMismatch, TreeStatus, VerifyReport};
 pub use walk::{all_ones, tree_capacity, MAX_PFN_BOUND};
@@ -490,24 +493,7 @@ impl<B: Backend> P2m<B> {
         };
         let (arch, walk, attempts) =
             read_stable(&mut cx, &self.shinfo, self.opts.source, &self.opts)?;
-        let n = walk.nleaves.max(self.walk.nleaves);
-        let mut changed = Vec::new();
-        let mut changed_count = 0u64;
-        for k in 0..n {
-            let (before, after) = (self.walk.leaf_frame(k), walk.leaf_frame(k));
-            if before != after {
-                changed_count += 1;
-                if changed.len() == MAX_LEAF_CHANGES {
-                    continue;
-                }
-                changed.push(LeafChange {
-                    leaf: k,
-                    first_pfn: Pfn(k * walk.fpp),
-                    before: before.map(Mfn),
-                    after: after.map(Mfn),
-                });
-            }
-        }
+        let (changed, changed_count) = changes::leaf_changes(&self.walk, &walk);
         let r = Refresh::Changed {
             generation_before: self.arch.p2m_generation,
             generation_after: arch.p2m_generation,

@@ -121,35 +121,104 @@ impl VerifyReport {
 
 /// Per distinct leaf page: how many full positions use it, and two of
 /// them (to name a mismatching pfn without a second pass).
-struct Uses {
-    full: Vec<u64>,
-    pos: Vec<[u64; 2]>,
+pub(super) struct Uses {
+    pub full: Vec<u64>,
+    pub pos: Vec<[u64; 2]>,
     /// Position of a partial last leaf.
-    partial: Option<u64>,
+    pub partial: Option<u64>,
 }
 
-fn uses<M: Mapping>(w: &Walk<M>) -> Uses {
-    let n = w.leaf_mfns.len();
-    let mut u = Uses {
-        full: vec![0; n],
-        pos: vec![[u64::MAX; 2]; n],
-        partial: None,
-    };
-    for k in 0..w.nleaves {
-        if w.used(k) < w.fpp {
-            u.partial = Some(k);
-            continue;
-        }
-        if let Some(s) = w.index.slot(k) {
-            match u.full[s] {
-                0 => u.pos[s][0] = k,
-                1 => u.pos[s][1] = k,
-                _ => {}
+/// Up to three distinct positions, in the order met.
+#[derive(Clone, Copy)]
+struct Few([u64; 3]);
+
+impl Few {
+    const NONE: Few = Few([u64::MAX; 3]);
+    fn add(&mut self, p: u64) {
+        for x in &mut self.0 {
+            if *x == p {
+                return;
             }
-            u.full[s] += 1;
+            if *x == u64::MAX {
+                *x = p;
+                return;
+            }
+        }
+    }
+}
+
+/// How often each distinct leaf page is used, found from the index top
+/// down (a row's count is the sum over the cells that name it), so the
+/// work is one step per used cell of a distinct row, not one per leaf
+/// position.
+pub(super) fn uses<M: Mapping>(w: &Walk<M>) -> Uses {
+    let nslots = w.leaf_mfns.len();
+    let levels = &w.index.levels;
+    // Rows of the current level: how many positions reach each, and up
+    // to three of its bases (bottom-level position of its entry 0).
+    let mut mult = vec![1u64];
+    let mut bases = vec![{
+        let mut f = Few::NONE;
+        f.add(0);
+        f
+    }];
+    for (li, l) in levels.iter().enumerate() {
+        let n = levels.get(li + 1).map_or(nslots, |x| x.rows());
+        let (mut nm, mut nb) = (vec![0u64; n], vec![Few::NONE; n]);
+        for (r, row) in l.cells.chunks_exact(l.fan as usize).enumerate() {
+            let (m, b) = (mult[r], bases[r]);
+            for (i, &v) in row.iter().enumerate() {
+                let Some(c) = walk::cell(v) else { continue };
+                walk::count_step();
+                let Some(slot) = nm.get_mut(c) else { continue };
+                *slot += m;
+                for &base in b.0.iter().filter(|&&x| x != u64::MAX) {
+                    nb[c].add(base + ((i as u64) << l.shift));
+                }
+            }
+        }
+        mult = nm;
+        bases = nb;
+    }
+    let partial = (w.nleaves * w.fpp != w.max_pfn).then(|| w.nleaves - 1);
+    let first = w.index.first;
+    let mut u = Uses {
+        full: mult,
+        pos: vec![[u64::MAX; 2]; nslots],
+        partial,
+    };
+    if let Some(s) = partial.and_then(|k| w.index.slot(k)) {
+        u.full[s] = u.full[s].saturating_sub(1);
+    }
+    for (s, f) in bases.iter().enumerate() {
+        let mut n = 0;
+        for &p in f.0.iter().filter(|&&x| x != u64::MAX) {
+            let k = p - first;
+            if Some(k) != partial && n < 2 {
+                u.pos[s][n] = k;
+                n += 1;
+            }
         }
     }
     u
+}
+
+/// Reads entry `i` of leaf slot `s`.
+#[inline(always)]
+fn entry(page: &[u8], i: usize, wb: usize) -> u64 {
+    walk::word(page, i * wb, wb).unwrap_or(u64::MAX)
+}
+
+/// A little-endian word of 8 bytes, else of 4 (what `chunks_exact` of
+/// the entry width hands out).
+#[inline(always)]
+fn le(b: &[u8]) -> u64 {
+    match b.try_into() {
+        Ok(w) => u64::from_le_bytes(w),
+        Err(_) => b
+            .try_into()
+            .map_or(u64::MAX, |w| u32::from_le_bytes(w) as u64),
+    }
 }
 
 /// Counts entries by kind.
@@ -162,11 +231,13 @@ pub(super) fn count_entries<M: Mapping>(w: &Walk<M>) -> EntryCounts {
         if times == 0 {
             continue;
         }
+        let Some(page) = bytes.get(s * PAGE_SIZE..(s + 1) * PAGE_SIZE) else {
+            continue;
+        };
         let mut c = EntryCounts::default();
         for i in 0..w.fpp as usize {
-            if let Some(raw) = walk::word(bytes, s * PAGE_SIZE + i * wb, wb) {
-                c.add(Entry::decode(raw, w.width), 1);
-            }
+            walk::count_step();
+            c.add(Entry::decode(entry(page, i, wb), w.width), 1);
         }
         total.add_all(&c, times);
     }
@@ -185,38 +256,70 @@ pub(super) struct M2pScan {
     pub checked: u64,
     pub mismatches: u64,
     pub first: Option<M2pMismatch>,
+    /// Entries by kind (found by the same pass).
+    pub entries: EntryCounts,
 }
 
-/// Checks `m2p[mfn] == pfn` for every valid entry. A page used at several
-/// positions is checked once: an mfn's M2P entry names one pfn, so at most
-/// one of those positions can match.
+/// Counts entries by kind and checks `m2p[mfn] == pfn` for every valid
+/// entry, in one pass over each distinct leaf page. A page used at
+/// several positions is read once: an mfn's M2P entry names one pfn, so
+/// at most one of those positions can match.
 pub(super) fn m2p_scan<M: Mapping, N: Mapping>(w: &Walk<M>, m2p: &M2p<N>) -> M2pScan {
     let u = uses(w);
     let bytes = w.leaves.bytes();
     let wb = w.width.bytes();
+    let (fpp, width) = (w.fpp, w.width);
+    let ones = walk::all_ones(width);
+    let bits = wb as u32 * 8;
+    let types = (1u64 << (bits - 1)) | (1u64 << (bits - 2));
+    // One borrow of the M2P for all lookups.
+    let table = m2p.table();
+    let m2p_at = |mfn: u64| {
+        let at = usize::try_from(mfn).ok()?.checked_mul(8)?;
+        table.get(at..at + 8).map(|b| Pfn(le(b)))
+    };
     let mut r = M2pScan {
         checked: 0,
         mismatches: 0,
         first: None,
+        entries: EntryCounts::default(),
     };
     for (s, &times) in u.full.iter().enumerate() {
         if times == 0 {
             continue;
         }
-        for i in 0..w.fpp {
-            let Some(raw) = walk::word(bytes, s * PAGE_SIZE + i as usize * wb, wb) else {
+        let Some(page) = bytes.get(s * PAGE_SIZE..(s + 1) * PAGE_SIZE) else {
+            continue;
+        };
+        let mut c = EntryCounts::default();
+        let base = u.pos[s][0].wrapping_mul(fpp);
+        for (i, e) in page.chunks_exact(wb).enumerate() {
+            walk::count_step();
+            let i = i as u64;
+            let raw = le(e);
+            if raw == ones || raw & types != 0 {
+                c.add(Entry::decode(raw, width), 1);
                 continue;
-            };
-            let Entry::Mfn(mfn) = Entry::decode(raw, w.width) else {
+            }
+            c.valid += 1;
+            let back = m2p_at(raw);
+            if times == 1 {
+                // Used at one position only: its pfn is the one home.
+                if back != Some(Pfn(base + i)) {
+                    r.mismatches += 1;
+                    r.first.get_or_insert(M2pMismatch {
+                        pfn: Pfn(base + i),
+                        mfn: Mfn(raw),
+                        m2p: back,
+                    });
+                }
                 continue;
-            };
-            let back = m2p.get(mfn);
+            }
             // The one position at which this entry could round-trip.
-            let home = back.filter(|p| p.0 % w.fpp == i).map(|p| p.0 / w.fpp);
+            let home = back.filter(|p| p.0 % fpp == i).map(|p| p.0 / fpp);
             let matched =
-                home.filter(|&q| q < w.nleaves && w.used(q) == w.fpp && w.index.slot(q) == Some(s));
+                home.filter(|&q| q < w.nleaves && w.used(q) == fpp && w.index.slot(q) == Some(s));
             let bad = times - matched.is_some() as u64;
-            r.checked += times;
             r.mismatches += bad;
             if bad > 0 && r.first.is_none() {
                 let k = if Some(u.pos[s][0]) == matched {
@@ -225,22 +328,26 @@ pub(super) fn m2p_scan<M: Mapping, N: Mapping>(w: &Walk<M>, m2p: &M2p<N>) -> M2p
                     u.pos[s][0]
                 };
                 r.first = Some(M2pMismatch {
-                    pfn: Pfn(k * w.fpp + i),
-                    mfn,
+                    pfn: Pfn(k * fpp + i),
+                    mfn: Mfn(raw),
                     m2p: back,
                 });
             }
         }
+        r.checked += c.valid * times;
+        r.entries.add_all(&c, times);
     }
     if let Some(k) = u.partial {
-        for pfn in k * w.fpp..w.max_pfn {
+        for pfn in k * fpp..w.max_pfn {
             let Some(raw) = w.raw_in(bytes, pfn) else {
                 continue;
             };
-            let Entry::Mfn(mfn) = Entry::decode(raw, w.width) else {
+            let e = Entry::decode(raw, width);
+            r.entries.add(e, 1);
+            let Entry::Mfn(mfn) = e else {
                 continue;
             };
-            let back = m2p.get(mfn);
+            let back = m2p_at(mfn.0);
             r.checked += 1;
             if back != Some(Pfn(pfn)) {
                 r.mismatches += 1;
@@ -255,26 +362,81 @@ pub(super) fn m2p_scan<M: Mapping, N: Mapping>(w: &Walk<M>, m2p: &M2p<N>) -> M2p
     r
 }
 
-/// Compares two views entry by entry, each distinct pair of pages once.
+/// Where a run of leaf positions lies in an index: its bottom row and
+/// first entry, or `None` where the structure names no leaf.
+pub(super) type RunAt = Option<(usize, usize)>;
+
+/// Splits leaf positions `0..n` into runs that stay in one bottom row of
+/// both indexes and on one side of both `ends` (and of `n - 1` when
+/// `split_last`), and calls `f(k, len, a, b)` for each: one step per run,
+/// a run being up to a bottom row of positions.
+pub(super) fn joint_runs(
+    a: &walk::LeafIndex,
+    b: &walk::LeafIndex,
+    n: u64,
+    ends: [u64; 2],
+    split_last: bool,
+    mut f: impl FnMut(u64, u64, RunAt, RunAt),
+) {
+    let mut k = 0;
+    while k < n {
+        walk::count_step();
+        let mut len = a.run_from(k).min(b.run_from(k)).min(n - k);
+        for e in ends.into_iter().chain(split_last.then(|| n - 1)) {
+            if e > k && e < k + len {
+                len = e - k;
+            }
+        }
+        let at = |x: &walk::LeafIndex, end: u64| {
+            if k < end {
+                x.bottom(k)
+            } else {
+                None
+            }
+        };
+        f(k, len, at(a, ends[0]), at(b, ends[1]));
+        k += len;
+    }
+}
+
+/// The cells of a run: `len` leaf slots from `at` in `x`'s bottom level.
+pub(super) fn run_cells(x: &walk::LeafIndex, at: RunAt, len: u64) -> Option<&[u32]> {
+    let (row, i) = at?;
+    let l = x.leaf_level()?;
+    let start = row * l.fan as usize + i;
+    l.cells.get(start..start + len as usize)
+}
+
+/// A run of [`joint_runs`]: where in each index, its length, the entries
+/// used of its last leaf.
+type RunKey = (RunAt, RunAt, u64, u64);
+
+/// Compares two views entry by entry, each distinct pair of pages once
+/// and each distinct pair of bottom-row runs once.
 /// Returns (entries compared, mismatches, first mismatching pfn).
 pub(super) fn compare<M: Mapping>(a: &Walk<M>, b: &Walk<M>) -> (u64, u64, Option<Pfn>) {
     let (ab, bb) = (a.leaves.bytes(), b.leaves.bytes());
     let wb = a.width.bytes();
+    let fpp = a.fpp;
     let n = a.max_pfn.min(b.max_pfn);
-    let leaves = n.div_ceil(a.fpp);
-    let mut memo: HashMap<(usize, usize, u64), (u64, Option<u64>)> = HashMap::new();
+    let leaves = n.div_ceil(fpp);
+    let used_last = n - (leaves.max(1) - 1) * fpp;
+    let mut pages: HashMap<(usize, usize, u64), (u64, Option<u64>)> = HashMap::new();
+    let mut runs: HashMap<RunKey, (u64, Option<u64>)> = HashMap::new();
     let (mut compared, mut bad, mut first) = (0, 0, None);
-    for k in 0..leaves {
-        let used = (n - k * a.fpp).min(a.fpp);
-        compared += used;
-        let (Some(sa), Some(sb)) = (a.index.slot(k), b.index.slot(k)) else {
-            bad += used;
-            first.get_or_insert(Pfn(k * a.fpp));
-            continue;
-        };
-        let (diff, at) = *memo.entry((sa, sb, used)).or_insert_with(|| {
+    let mut page_diff = |sa: usize, sb: usize, used: u64| {
+        *pages.entry((sa, sb, used)).or_insert_with(|| {
+            let n = used as usize * wb;
+            let (pa, pb) = (
+                ab.get(sa * PAGE_SIZE..sa * PAGE_SIZE + n),
+                bb.get(sb * PAGE_SIZE..sb * PAGE_SIZE + n),
+            );
+            if pa.is_some() && pa == pb {
+                return (0, None);
+            }
             let (mut d, mut at) = (0, None);
             for i in 0..used as usize {
+                walk::count_step();
                 let x = walk::word(ab, sa * PAGE_SIZE + i * wb, wb);
                 let y = walk::word(bb, sb * PAGE_SIZE + i * wb, wb);
                 if x != y {
@@ -283,12 +445,41 @@ pub(super) fn compare<M: Mapping>(a: &Walk<M>, b: &Walk<M>) -> (u64, u64, Option
                 }
             }
             (d, at)
-        });
-        bad += diff;
-        if let Some(i) = at {
-            first.get_or_insert(Pfn(k * a.fpp + i));
-        }
-    }
+        })
+    };
+    joint_runs(
+        &a.index,
+        &b.index,
+        leaves,
+        [leaves, leaves],
+        true,
+        |k, len, ra, rb| {
+            let used = if k + len == leaves { used_last } else { fpp };
+            compared += (len - 1) * fpp + used;
+            let (diff, at) = *runs.entry((ra, rb, len, used)).or_insert_with(|| {
+                let (ca, cb) = (run_cells(&a.index, ra, len), run_cells(&b.index, rb, len));
+                let (mut d, mut at) = (0, None);
+                for t in 0..len as usize {
+                    let u = if t as u64 == len - 1 { used } else { fpp };
+                    let sa = ca.and_then(|c| walk::cell(c[t]));
+                    let sb = cb.and_then(|c| walk::cell(c[t]));
+                    let (pd, pat) = match (sa, sb) {
+                        (Some(sa), Some(sb)) => page_diff(sa, sb, u),
+                        _ => (u, Some(0)),
+                    };
+                    d += pd;
+                    if let (None, Some(i)) = (at, pat) {
+                        at = Some(t as u64 * fpp + i);
+                    }
+                }
+                (d, at)
+            });
+            bad += diff;
+            if let Some(i) = at {
+                first.get_or_insert(Pfn(k * fpp + i));
+            }
+        },
+    );
     (compared, bad, first)
 }
 
@@ -388,7 +579,6 @@ pub fn verify<B: Backend>(b: &B, dom: DomId, opts: &ReadOptions) -> Result<Verif
         let Some((_, primary, _)) = list.as_ref().or(tree.as_ref()) else {
             continue;
         };
-        let entries = count_entries(primary);
         let (compared, mism, first) = match (&list, &tree) {
             (Some((_, l, _)), Some((_, t, _))) => compare(l, t),
             _ => (0, 0, None),
@@ -405,7 +595,7 @@ pub fn verify<B: Backend>(b: &B, dom: DomId, opts: &ReadOptions) -> Result<Verif
             tree_stats: tree.as_ref().map(|(_, w, a)| stats_of(w, *a)),
             map_calls: cx.map_calls,
             frames_mapped: cx.frames_mapped,
-            entries,
+            entries: scan.entries,
             list_tree_compared: compared,
             list_tree_mismatches: mism,
             first_list_tree_mismatch: first,

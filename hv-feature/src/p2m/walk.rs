@@ -25,7 +25,7 @@ const LIMIT_32: u64 = 0xf580_0000;
 /// Entries per page-table page.
 const PTES: u64 = 512;
 /// Marks a slot of the index that no leaf position uses.
-const UNUSED: u32 = u32::MAX;
+pub(crate) const UNUSED: u32 = u32::MAX;
 
 /// The width-sized all-ones value: an invalid entry, a dropped tree.
 pub fn all_ones(width: GuestWidth) -> u64 {
@@ -52,32 +52,78 @@ fn short_mapping(len: usize) -> Error {
     }
 }
 
-/// Where each leaf position's page is: leaf positions are grouped by the
-/// page that names them (a level-1 table or a tree mid page), and pages
-/// used with the same range share one row of slots.
+/// One level of a [`LeafIndex`]: rows of `fan` cells, one row per
+/// distinct node (a page-table page, or tree page, with the range of it
+/// that is used). A cell names a row of the next level, or at the bottom
+/// a slot of the leaf mapping.
+#[derive(Debug, Clone)]
+pub(crate) struct IndexLevel {
+    /// Bits of a position below this level.
+    pub shift: u32,
+    /// Cells per row (a power of two).
+    pub fan: u64,
+    /// Row * fan + entry -> next row (or leaf slot); [`UNUSED`] outside
+    /// the range the guest's structure covers.
+    pub cells: Vec<u32>,
+}
+
+impl IndexLevel {
+    /// Rows of this level.
+    pub fn rows(&self) -> usize {
+        self.cells.len() / self.fan as usize
+    }
+}
+
+/// Where each leaf position's page is: the guest's structure above the
+/// leaves, with every distinct node read and stored once, so memory and
+/// work follow the distinct pages, not the leaf positions.
 #[derive(Debug, Clone)]
 pub(crate) struct LeafIndex {
-    /// Position of leaf 0 inside group 0.
-    first: u64,
-    /// Leaf positions per group.
-    per_group: u64,
-    /// Group -> row.
-    groups: Vec<u32>,
-    /// Row * per_group + position -> slot in the leaf mapping.
-    rows: Vec<u32>,
+    /// Position (in bottom-level entries) of leaf 0.
+    pub first: u64,
+    /// Levels, top first; the top has one row.
+    pub levels: Vec<IndexLevel>,
+}
+
+/// The cell value of a used entry, if used.
+pub(crate) fn cell(v: u32) -> Option<usize> {
+    (v != UNUSED).then_some(v as usize)
 }
 
 impl LeafIndex {
-    pub fn slot(&self, k: u64) -> Option<usize> {
-        let pos = self.first.checked_add(k)?;
-        let row = *self
-            .groups
-            .get(usize::try_from(pos / self.per_group).ok()?)? as usize;
-        let at = row.checked_mul(self.per_group as usize)? + (pos % self.per_group) as usize;
-        match *self.rows.get(at)? {
-            UNUSED => None,
-            s => Some(s as usize),
+    /// Bottom row and entry of leaf position `k`.
+    pub fn bottom(&self, k: u64) -> Option<(usize, usize)> {
+        let p = self.first.checked_add(k)?;
+        let (top, rest) = self.levels.split_first()?;
+        if p >> top.shift >= top.fan {
+            return None;
         }
+        let mut row = 0usize;
+        let mut level = top;
+        for next in rest {
+            let i = ((p >> level.shift) & (level.fan - 1)) as usize;
+            row = cell(*level.cells.get(row * level.fan as usize + i)?)?;
+            level = next;
+        }
+        Some((row, (p & (level.fan - 1)) as usize))
+    }
+
+    /// The bottom level.
+    pub fn leaf_level(&self) -> Option<&IndexLevel> {
+        self.levels.last()
+    }
+
+    /// Slot of leaf position `k` in the leaf mapping.
+    pub fn slot(&self, k: u64) -> Option<usize> {
+        let (row, i) = self.bottom(k)?;
+        let b = self.leaf_level()?;
+        cell(*b.cells.get(row * b.fan as usize + i)?)
+    }
+
+    /// Leaf positions from `k` on that stay in the bottom row of `k`.
+    pub fn run_from(&self, k: u64) -> u64 {
+        let fan = self.leaf_level().map_or(1, |b| b.fan);
+        fan - (self.first.wrapping_add(k) & (fan - 1))
     }
 }
 
@@ -246,6 +292,20 @@ fn check_pte<B: Backend>(cx: &Ctx<'_, B>, level: u32, vaddr: u64, pte: u64) -> R
     Ok(mfn)
 }
 
+// Steps of the loops whose count must follow the distinct pages (the
+// work-bound tests read it; nothing is counted outside tests).
+#[cfg(test)]
+thread_local! {
+    pub(crate) static STEPS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// Counts one step of such a loop (tests only).
+#[inline(always)]
+pub(crate) fn count_step() {
+    #[cfg(test)]
+    STEPS.with(|c| c.set(c.get() + 1));
+}
+
 /// Numbers `frame` in `distinct`, once.
 fn intern(seen: &mut HashMap<u64, u32>, distinct: &mut Vec<u64>, frame: u64) -> u32 {
     *seen.entry(frame).or_insert_with(|| {
@@ -277,65 +337,64 @@ pub(super) fn walk_list<B: Backend>(
             x
         }
     };
-    let mut calls = 0u32;
+    let nleaves = a.max_pfn.div_ceil(fpp);
 
+    // Level by level from the root: one row per distinct node, a node
+    // being a table with the edge of the range it lies on (the first and
+    // last path use part of their table; every other node all of it).
     let mut tables = cx.map(&[root])?;
-    calls += 1;
-    // Table slot of each position at the current level, first position.
-    let mut slots: Vec<u32> = vec![0];
-    let mut first: u64 = 0;
-    for level in (2..=levels).rev() {
+    let mut calls = 1u32;
+    let mut nodes: Vec<(u32, bool, bool)> = vec![(0, true, true)];
+    // Global entry index (at the node's level) of each node's entry 0,
+    // where the node was first met: it names addresses in errors.
+    let mut bases: Vec<u64> = vec![0];
+    let mut index_levels = Vec::with_capacity(levels as usize);
+    let leaf_mfns = loop {
+        let level = levels - index_levels.len() as u32;
         let shift = 12 + 9 * (level - 1);
-        let (lo, hi) = (va >> shift, ve >> shift);
+        let (lo, hi) = ((va >> shift) % PTES, (ve >> shift) % PTES);
         let bytes = tables.bytes();
         let mut seen = HashMap::new();
         let mut distinct = Vec::new();
-        let mut next = Vec::with_capacity((hi - lo + 1) as usize);
-        for j in lo..=hi {
-            let t = *slots
-                .get(((j / PTES) - first) as usize)
-                .ok_or(short_mapping(bytes.len()))? as usize;
-            let pte = word(bytes, t * PAGE_SIZE + (j % PTES) as usize * 8, 8)
-                .ok_or(short_mapping(bytes.len()))?;
-            let mfn = check_pte(cx, level, full(j << shift), pte)?;
-            next.push(intern(&mut seen, &mut distinct, mfn));
+        let mut child_ids: HashMap<(u32, bool, bool), u32> = HashMap::new();
+        let (mut child_nodes, mut child_bases) = (Vec::new(), Vec::new());
+        let mut cells = vec![UNUSED; nodes.len() * PTES as usize];
+        for (r, &(t, left, right)) in nodes.iter().enumerate() {
+            let i_lo = if left { lo } else { 0 };
+            let i_hi = if right { hi } else { PTES - 1 };
+            for i in i_lo..=i_hi {
+                count_step();
+                let j = bases[r] + i;
+                let pte = word(bytes, t as usize * PAGE_SIZE + i as usize * 8, 8)
+                    .ok_or(short_mapping(bytes.len()))?;
+                let mfn = check_pte(cx, level, full(j << shift), pte)?;
+                let s = intern(&mut seen, &mut distinct, mfn);
+                let at = r * PTES as usize + i as usize;
+                if level == 1 {
+                    cells[at] = s;
+                    continue;
+                }
+                let key = (s, left && i == i_lo, right && i == i_hi);
+                cells[at] = *child_ids.entry(key).or_insert_with(|| {
+                    child_nodes.push(key);
+                    child_bases.push(j * PTES);
+                    (child_nodes.len() - 1) as u32
+                });
+            }
+        }
+        index_levels.push(IndexLevel {
+            shift: 9 * (level - 1),
+            fan: PTES,
+            cells,
+        });
+        if level == 1 {
+            break distinct;
         }
         tables = cx.map(&distinct)?;
         calls += 1;
-        slots = next;
-        first = lo;
-    }
-
-    // Level 1: the entries that name leaves, one row per distinct
-    // (table, used range).
-    let (lo, hi) = (va >> 12, ve >> 12);
-    let nleaves = a.max_pfn.div_ceil(fpp);
-    let bytes = tables.bytes();
-    let mut rows_of: HashMap<(u32, u64, u64), u32> = HashMap::new();
-    let mut rows: Vec<u32> = Vec::new();
-    let mut groups = Vec::with_capacity(slots.len());
-    let mut seen = HashMap::new();
-    let mut leaf_mfns = Vec::new();
-    let last = slots.len() - 1;
-    for (p, &t) in slots.iter().enumerate() {
-        let i_lo = if p == 0 { lo % PTES } else { 0 };
-        let i_hi = if p == last { hi % PTES } else { PTES - 1 };
-        if let Some(&r) = rows_of.get(&(t, i_lo, i_hi)) {
-            groups.push(r);
-            continue;
-        }
-        let r = (rows.len() as u64 / PTES) as u32;
-        rows.resize(rows.len() + PTES as usize, UNUSED);
-        for i in i_lo..=i_hi {
-            let j = (first + p as u64) * PTES + i;
-            let pte = word(bytes, t as usize * PAGE_SIZE + i as usize * 8, 8)
-                .ok_or(short_mapping(bytes.len()))?;
-            let mfn = check_pte(cx, 1, full(j << 12), pte)?;
-            rows[r as usize * PTES as usize + i as usize] = intern(&mut seen, &mut leaf_mfns, mfn);
-        }
-        rows_of.insert((t, i_lo, i_hi), r);
-        groups.push(r);
-    }
+        nodes = child_nodes;
+        bases = child_bases;
+    };
     drop(tables);
     let leaves = cx.map(&leaf_mfns)?;
     calls += 1;
@@ -351,10 +410,8 @@ pub(super) fn walk_list<B: Backend>(
         leaves,
         leaf_mfns,
         index: LeafIndex {
-            first: lo % PTES,
-            per_group: PTES,
-            groups,
-            rows,
+            first: va >> 12,
+            levels: index_levels,
         },
         map_calls: calls,
     })
@@ -414,46 +471,47 @@ pub(super) fn walk_tree<B: Backend>(
     let tb = top.bytes();
     let mut seen = HashMap::new();
     let mut mids = Vec::new();
-    let mut mid_slot = Vec::with_capacity(nmids as usize);
+    // Mid nodes: the page, and whether it is the last (partly used) one.
+    let mut mid_ids: HashMap<(u32, bool), u32> = HashMap::new();
+    let mut mid_nodes: Vec<(u32, bool, u64)> = Vec::new();
+    let mut top_cells = vec![UNUSED; fpp as usize];
     for t in 0..nmids {
+        count_step();
         let v = word(tb, t as usize * w, w).ok_or(short_mapping(tb.len()))?;
         if v == 0 || v > max_mfn {
             return Err(bad("root", t, v));
         }
-        mid_slot.push(intern(&mut seen, &mut mids, v));
+        let key = (intern(&mut seen, &mut mids, v), t == nmids - 1);
+        top_cells[t as usize] = *mid_ids.entry(key).or_insert_with(|| {
+            mid_nodes.push((key.0, key.1, t));
+            (mid_nodes.len() - 1) as u32
+        });
     }
     drop(top);
     let midmap = cx.map(&mids)?;
     let mb = midmap.bytes();
-    let mut rows_of: HashMap<(u32, u64), u32> = HashMap::new();
-    let mut rows: Vec<u32> = Vec::new();
-    let mut groups = Vec::with_capacity(nmids as usize);
     let mut seen = HashMap::new();
     let mut leaf_mfns = Vec::new();
-    for (t, &s) in mid_slot.iter().enumerate() {
-        let used = (nleaves - t as u64 * fpp).min(fpp);
-        if let Some(&r) = rows_of.get(&(s, used)) {
-            groups.push(r);
-            continue;
-        }
-        let r = (rows.len() as u64 / fpp) as u32;
-        rows.resize(rows.len() + fpp as usize, UNUSED);
+    let mut mid_cells = vec![UNUSED; mid_nodes.len() * fpp as usize];
+    let last_used = nleaves - (nmids - 1) * fpp;
+    for (r, &(s, last, t)) in mid_nodes.iter().enumerate() {
+        let used = if last { last_used } else { fpp };
         for i in 0..used {
+            count_step();
             let v = word(mb, s as usize * PAGE_SIZE + i as usize * w, w)
                 .ok_or(short_mapping(mb.len()))?;
             if v == 0 || v > max_mfn {
-                return Err(bad("mid", t as u64 * fpp + i, v));
+                return Err(bad("mid", t * fpp + i, v));
             }
-            rows[(r as u64 * fpp + i) as usize] = intern(&mut seen, &mut leaf_mfns, v);
+            mid_cells[r * fpp as usize + i as usize] = intern(&mut seen, &mut leaf_mfns, v);
         }
-        rows_of.insert((s, used), r);
-        groups.push(r);
     }
     drop(midmap);
     let leaves = cx.map(&leaf_mfns)?;
     if leaves.bytes().len() < leaf_mfns.len() * PAGE_SIZE {
         return Err(short_mapping(leaves.bytes().len()));
     }
+    let bits = fpp.trailing_zeros();
     Ok(Walk {
         source: Source::Tree,
         width: cx.width,
@@ -464,9 +522,18 @@ pub(super) fn walk_tree<B: Backend>(
         leaf_mfns,
         index: LeafIndex {
             first: 0,
-            per_group: fpp,
-            groups,
-            rows,
+            levels: vec![
+                IndexLevel {
+                    shift: bits,
+                    fan: fpp,
+                    cells: top_cells,
+                },
+                IndexLevel {
+                    shift: 0,
+                    fan: fpp,
+                    cells: mid_cells,
+                },
+            ],
         },
         map_calls: 3,
     })

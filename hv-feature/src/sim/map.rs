@@ -7,6 +7,12 @@
 //! version of the contents, once shown, must stay put while the mapping
 //! lives; versions are therefore kept in an append-only list and a new one
 //! is made only when one of the mapped frames really changed.
+//!
+//! A version's bytes are a copy of its frames, as the kernel's privcmd
+//! mapping is not. With [`super::SimHost::set_zero_copy`] on, mappings of
+//! the same frames whose pages have not changed share one copy, so only
+//! the first mapping of a frame list copies: what benchmarks measure then
+//! is the reader's work, as on privcmd, not the simulator's copying.
 
 use super::memory::Page;
 use super::Inner;
@@ -78,13 +84,43 @@ impl<T> AppendOnly<T> {
     }
 }
 
+/// The frames' pages and a copy of them side by side.
+pub(super) struct Contents {
+    /// The pages, to tell whether a frame changed since.
+    pages: Vec<Arc<Page>>,
+    bytes: Vec<u8>,
+}
+
+impl fmt::Debug for Contents {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Contents")
+            .field("frames", &self.pages.len())
+            .finish()
+    }
+}
+
+impl Contents {
+    /// Copies `pages` once.
+    pub(super) fn new(pages: Vec<Arc<Page>>) -> Contents {
+        let mut bytes = Vec::with_capacity(pages.len() * PAGE_SIZE);
+        for p in &pages {
+            bytes.extend_from_slice(&p[..]);
+        }
+        Contents { pages, bytes }
+    }
+
+    /// True when these are exactly `pages` (the same page objects).
+    pub(super) fn holds(&self, pages: &[Arc<Page>]) -> bool {
+        self.pages.len() == pages.len()
+            && self.pages.iter().zip(pages).all(|(a, b)| Arc::ptr_eq(a, b))
+    }
+}
+
 /// The contents of a mapping at one moment.
 struct Version {
     /// Memory epoch at which these contents were last confirmed current.
     seen: AtomicU64,
-    /// The pages, to tell whether a frame changed since.
-    pages: Vec<Arc<Page>>,
-    bytes: Vec<u8>,
+    contents: Arc<Contents>,
 }
 
 /// A live read-only mapping of simulated frames.
@@ -104,15 +140,19 @@ impl fmt::Debug for SimMap {
 }
 
 impl SimMap {
-    /// A mapping of `mfns` whose current pages are `pages` at `epoch`.
+    /// A mapping of `mfns` whose current contents at `epoch` are
+    /// `contents`.
     pub(super) fn new(
         inner: Arc<Inner>,
         mfns: Vec<u64>,
-        pages: Vec<Arc<Page>>,
+        contents: Arc<Contents>,
         epoch: u64,
     ) -> SimMap {
         let versions = AppendOnly::new();
-        versions.push(make_version(pages, epoch));
+        versions.push(Version {
+            seen: AtomicU64::new(epoch),
+            contents,
+        });
         SimMap {
             inner,
             mfns,
@@ -131,25 +171,13 @@ impl SimMap {
     }
 }
 
-fn make_version(pages: Vec<Arc<Page>>, epoch: u64) -> Version {
-    let mut bytes = Vec::with_capacity(pages.len() * PAGE_SIZE);
-    for p in &pages {
-        bytes.extend_from_slice(&p[..]);
-    }
-    Version {
-        seen: AtomicU64::new(epoch),
-        pages,
-        bytes,
-    }
-}
-
 impl Mapping for SimMap {
     fn bytes(&self) -> &[u8] {
         let Some(last) = self.versions.last() else {
             return &[];
         };
         if last.seen.load(Ordering::Acquire) == self.inner.epoch.load(Ordering::Acquire) {
-            return &last.bytes;
+            return &last.contents.bytes;
         }
         let state = self
             .inner
@@ -162,21 +190,21 @@ impl Mapping for SimMap {
         let current: Vec<Arc<Page>> = self
             .mfns
             .iter()
-            .zip(&last.pages)
+            .zip(&last.contents.pages)
             .map(|(&m, old)| state.mem.page(m).unwrap_or(old).clone())
             .collect();
         drop(state);
-        if current
-            .iter()
-            .zip(&last.pages)
-            .all(|(a, b)| Arc::ptr_eq(a, b))
-        {
+        if last.contents.holds(&current) {
             last.seen.store(epoch, Ordering::Release);
-            return &last.bytes;
+            return &last.contents.bytes;
         }
-        match self.versions.push(make_version(current, epoch)) {
-            Some(v) => &v.bytes,
-            None => &last.bytes,
+        let v = Version {
+            seen: AtomicU64::new(epoch),
+            contents: Arc::new(Contents::new(current)),
+        };
+        match self.versions.push(v) {
+            Some(v) => &v.contents.bytes,
+            None => &last.contents.bytes,
         }
     }
 }
@@ -184,6 +212,38 @@ impl Mapping for SimMap {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::backend::Backend;
+    use crate::sim::{GuestSpec, SimHost};
+    use crate::types::{DomId, GuestWidth, Mfn};
+
+    #[test]
+    fn zero_copy_shares_unchanged_frames_and_stays_live() {
+        let host = SimHost::new(1 << 14).unwrap();
+        let dom = host
+            .add_guest(&GuestSpec::new(DomId(1), GuestWidth::W64, 4096))
+            .unwrap();
+        let frames: Vec<u64> = (0..8).map(|k| host.leaf_frame(dom, k).unwrap().0).collect();
+        let ptr = |m: &SimMap| m.bytes().as_ptr();
+        let (a, b) = (
+            host.map_frames(dom, &frames).unwrap(),
+            host.map_frames(dom, &frames).unwrap(),
+        );
+        assert_ne!(ptr(&a), ptr(&b), "copies unless zero-copy is on");
+        host.set_zero_copy(true);
+        let (c, d) = (
+            host.map_frames(dom, &frames).unwrap(),
+            host.map_frames(dom, &frames).unwrap(),
+        );
+        assert_eq!(ptr(&c), ptr(&d));
+        host.write_word(Mfn(frames[3]), 16, 8, 0x1234).unwrap();
+        // Live: both show the write; a new mapping shares nothing stale.
+        let e = host.map_frames(dom, &frames).unwrap();
+        for m in [&c, &d, &e] {
+            let at = 3 * PAGE_SIZE + 16;
+            assert_eq!(m.bytes()[at..at + 8], 0x1234u64.to_le_bytes());
+        }
+        assert_ne!(ptr(&e), ptr(&a));
+    }
 
     #[test]
     fn append_only_keeps_elements_in_place() {

@@ -26,12 +26,15 @@
 //! assert_eq!(dom, DomId(1));
 //! ```
 
+mod alias;
 pub mod fuzz;
 mod guest;
 mod map;
 mod memory;
 
+pub use alias::AliasedList;
 pub use guest::{GuestSpec, ListLayout, TreeMode};
+use map::Contents;
 pub use map::SimMap;
 
 use crate::backend::{handle_offset, Backend};
@@ -42,10 +45,10 @@ use crate::types::{DomId, Mfn, Pfn};
 use guest::Guest;
 use memory::{Memory, XEN};
 use nix::errno::Errno;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::mem::{offset_of, size_of};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard};
 use xen_sys::{xen_domctl, xen_domctl_getdomaininfo, xen_feature_info, xen_machphys_mfn_list};
 
 /// What the simulation refuses to do (test set-up errors, not guest data).
@@ -95,7 +98,14 @@ struct Inner {
     features: AtomicU64,
     version: AtomicU64,
     domctl_interface: AtomicU64,
+    /// See [`SimHost::set_zero_copy`].
+    zero_copy: AtomicBool,
+    /// Contents of earlier mappings, by frame list (zero-copy mode).
+    shared: Mutex<HashMap<Vec<u64>, Arc<Contents>>>,
 }
+
+/// Frame lists whose contents the zero-copy mode keeps.
+const SHARED_LISTS: usize = 64;
 
 /// The simulated host. Cheap to share between threads (`Sync`); all
 /// methods take `&self`.
@@ -121,6 +131,8 @@ impl SimHost {
                 features: AtomicU64::new(DEFAULT_FEATURES as u64),
                 version: AtomicU64::new((4 << 16) | 17),
                 domctl_interface: AtomicU64::new(xen_sys::XEN_DOMCTL_INTERFACE_VERSION as u64),
+                zero_copy: AtomicBool::new(false),
+                shared: Mutex::new(HashMap::new()),
             }),
         })
     }
@@ -165,6 +177,53 @@ impl SimHost {
         self.inner
             .domctl_interface
             .store(v as u64, Ordering::Relaxed);
+    }
+
+    /// Zero-copy mode: a mapping of the same frames as an earlier one,
+    /// none of whose pages changed since, shares that mapping's bytes
+    /// instead of copying the frames (privcmd copies nothing; the
+    /// simulator then copies each distinct frame list's contents once).
+    /// Mappings stay live either way. Off by default.
+    pub fn set_zero_copy(&self, on: bool) {
+        self.inner.zero_copy.store(on, Ordering::Relaxed);
+        if !on {
+            self.shared().clear();
+        }
+    }
+
+    fn shared(&self) -> std::sync::MutexGuard<'_, HashMap<Vec<u64>, Arc<Contents>>> {
+        self.inner
+            .shared
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The contents of `frames` now: shared with an earlier mapping in
+    /// zero-copy mode when none of its pages changed, else a fresh copy.
+    fn contents(&self, frames: &[u64], pages: Vec<Arc<memory::Page>>) -> Arc<Contents> {
+        if !self.inner.zero_copy.load(Ordering::Relaxed) {
+            return Arc::new(Contents::new(pages));
+        }
+        let mut shared = self.shared();
+        if let Some(c) = shared.get(frames).filter(|c| c.holds(&pages)) {
+            return c.clone();
+        }
+        if shared.len() >= SHARED_LISTS {
+            shared.clear();
+        }
+        let c = Arc::new(Contents::new(pages));
+        shared.insert(frames.to_vec(), c.clone());
+        c
+    }
+
+    /// The M2P's frames, in mfn order (Xen's, mapped with `DOMID_XEN`).
+    pub fn m2p_frames(&self) -> Vec<Mfn> {
+        self.read()
+            .mem
+            .m2p_extents()
+            .into_iter()
+            .flat_map(|b| (b..b + memory::M2P_EXTENT).map(Mfn))
+            .collect()
     }
 
     /// `map_frames` calls so far (failed ones included).
@@ -393,8 +452,9 @@ impl Backend for SimHost {
                 .get(&owner)
                 .filter(|g| g.churn && !frames.contains(&g.shared_info))
                 .map(|_| owner);
+            let contents = self.contents(frames, pages);
             (
-                SimMap::new(self.inner.clone(), frames.to_vec(), pages, epoch),
+                SimMap::new(self.inner.clone(), frames.to_vec(), contents, epoch),
                 churn,
             )
         };
