@@ -53,3 +53,6 @@ mod balloon;
 
 #[cfg(test)]
 mod domu;
+
+#[cfg(test)]
+mod kdump;
