@@ -45,6 +45,7 @@ key=$( { cat "$0" "$HARNESS/kdump/crash-init"; basename "$KDEB"; sha256sum < /bi
        | sha256sum | cut -d' ' -f1)
 if [ -f "$OUT/crash-initrd.gz" ] && [ "$(cat "$OUT/.crash-initrd.key" 2>/dev/null)" = "$key" ]; then
     echo "kdump-images: $OUT/crash-initrd.gz is up to date"
+    touch "$OUT/crash-initrd.gz"
 else
     rm -rf "$WORK"
     mkdir -p "$WORK/kernel" "$WORK/root"/{bin,dev,proc,sys,lib/modules}
