@@ -53,6 +53,3 @@ mod balloon;
 
 #[cfg(test)]
 mod domu;
-
-#[cfg(test)]
-mod kdump;
