@@ -243,7 +243,7 @@ run_mdf() {
     rm -f "$out"
     case $kind in
         xen) timeout 900 makedumpfile -E -X "$d/vmcore" "$out" > "$d/makedumpfile-$kind.log" 2>&1 ;;
-        dom0) timeout 900 makedumpfile -c -d 31 -x "$VMLINUX" "$d/vmcore" "$out" > "$d/makedumpfile-$kind.log" 2>&1 ;;
+        dom0) timeout 900 makedumpfile -l -d 31 -x "$VMLINUX" "$d/vmcore" "$out" > "$d/makedumpfile-$kind.log" 2>&1 ;;
     esac
     rc=$?
     if [ "$rc" = 0 ] && grep -q 'makedumpfile Completed' "$d/makedumpfile-$kind.log" && [ -s "$out" ]; then
