@@ -10,7 +10,7 @@
 # Options:
 #   --build DIR       build folder (default: build)
 #   --xen IMAGE       Xen image (default: $BUILD/images/xen-patched)
-#   --xen-opts "..."  extra Xen command line options, e.g. virtual-p2m=no
+#   --xen-opts "..."  extra Xen command line options, e.g. pv=virt-p2m=no
 #   --run "CMD"       a command for dom0 to run (repeatable; in this order)
 #   --timeout SECS    hard limit for the whole boot (default: 300)
 #   --module FILE.ko  an extra kernel module for init to load (repeatable)
