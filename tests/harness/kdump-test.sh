@@ -175,14 +175,16 @@ vmcore_rebuilds() {
         bad "$name" "$same"
     fi
 }
-# vmcore_refuses NAME FILE SOURCE: hv-feature vmcore exits 1 (the dump's data
-# cannot give a p2m), not 0 and not 2.
+# vmcore_refuses NAME FILE SOURCE WORDS: hv-feature vmcore exits 1 (the dump's
+# data cannot give a p2m), not 0 and not 2, and its message names WORDS.
 vmcore_refuses() {
-    local name=$1 file=$2 src=$3 rc err
+    local name=$1 file=$2 src=$3 words=$4 rc err
     [ -f "$file" ] || { bad "$name" "no dump"; return; }
     err=$("$HV" vmcore "$file" --source "$src" 2>&1 > /dev/null)
     rc=$?
-    if [ "$rc" = 1 ]; then
+    if [ "$rc" = 1 ] && ! echo "$err" | grep -q "$words"; then
+        bad "$name" "exit 1, but the message does not name \"$words\": $(echo "$err" | tail -n1)"
+    elif [ "$rc" = 1 ]; then
         ok "$name" "exit 1: $(echo "$err" | tail -n1)"
     else
         bad "$name" "exit $rc, want 1${err:+: $(echo "$err" | tail -n1)}"
@@ -193,10 +195,10 @@ vmcore_rebuilds patched tree present tree
 vmcore_rebuilds patched auto present list
 vmcore_rebuilds patched-virt-p2m list present list
 vmcore_rebuilds patched-virt-p2m auto present list
-vmcore_refuses vmcore::patched-virt-p2m-tree-refused "$(dir patched-virt-p2m)/vmcore" tree
+vmcore_refuses vmcore::patched-virt-p2m-tree-refused "$(dir patched-virt-p2m)/vmcore" tree "dropped its p2m tree"
 vmcore_rebuilds pristine auto absent tree
 vmcore_rebuilds pristine tree absent tree
-vmcore_refuses vmcore::pristine-list-refused "$(dir pristine)/vmcore" list
+vmcore_refuses vmcore::pristine-list-refused "$(dir pristine)/vmcore" list "no XEN_ELFNOTE_CRASH_DOM0_P2M note"
 
 # The control: the dom0=virt-p2m dump without the new note.
 d=$(dir patched-virt-p2m)
@@ -209,7 +211,7 @@ if have_dump patched-virt-p2m && cp --sparse=always "$d/vmcore" "$stripped" \
     else
         ok note::patched-virt-p2m-stripped "$out"
     fi
-    vmcore_refuses vmcore::patched-virt-p2m-without-note-refused "$stripped" auto
+    vmcore_refuses vmcore::patched-virt-p2m-without-note-refused "$stripped" auto "no XEN_ELFNOTE_CRASH_DOM0_P2M note"
 else
     bad note::patched-virt-p2m-stripped "cannot make $stripped: ${out:-no dump}"
     bad vmcore::patched-virt-p2m-without-note-refused "no stripped dump"
