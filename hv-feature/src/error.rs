@@ -384,6 +384,111 @@ pub enum Error {
         /// Frames in the batch.
         count: usize,
     },
+
+    // ---- Xen host crash dumps (`hv-feature vmcore`): every number in the
+    // file is hostile. `VmcoreIo` is an environment error (the file cannot
+    // be read); the others are data errors.
+    /// The crash dump cannot be opened or read.
+    #[error("cannot read crash dump {path:?}: {source}")]
+    VmcoreIo {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The ELF header of a crash dump is malformed or of a kind not read.
+    #[error("not a Xen host crash dump this tool reads (an ELF64 x86_64 core such as /proc/vmcore after a Xen crash): bad {what} {value:#x}")]
+    VmcoreFormat {
+        /// The field.
+        what: &'static str,
+        /// Its value.
+        value: u64,
+    },
+    /// A program header of a crash dump is out of bounds or inconsistent.
+    #[error("crash dump program header {index} ({kind}, offset {offset:#x}, file size {size:#x}, file length {file_len:#x}) {what}")]
+    VmcoreSegment {
+        /// Its index in the program header table.
+        index: u64,
+        /// `PT_LOAD` or `PT_NOTE`.
+        kind: &'static str,
+        /// What is wrong with it.
+        what: &'static str,
+        /// Its `p_offset`.
+        offset: u64,
+        /// Its `p_filesz`.
+        size: u64,
+        /// The file's length.
+        file_len: u64,
+    },
+    /// Two `PT_LOAD` segments describe the same machine memory.
+    #[error("crash dump PT_LOAD {first} (machine {first_start:#x}..{first_end:#x}) overlaps PT_LOAD {second} (machine {second_start:#x}..): each machine address may be dumped once; the dump is corrupt")]
+    VmcoreOverlap {
+        /// Program header index of the lower segment.
+        first: u64,
+        /// Its first machine address.
+        first_start: u64,
+        /// Its end (exclusive).
+        first_end: u64,
+        /// Program header index of the other segment.
+        second: u64,
+        /// Its first machine address.
+        second_start: u64,
+    },
+    /// A note header of a crash dump is malformed.
+    #[error("crash dump note at file offset {offset:#x}: bad {what} {value:#x}")]
+    VmcoreNote {
+        /// File offset of the note header.
+        offset: u64,
+        /// What is wrong.
+        what: &'static str,
+        /// The value.
+        value: u64,
+    },
+    /// A note Xen writes once appears twice.
+    #[error("crash dump has two {note} notes (at file offsets {first:#x} and {second:#x}); Xen writes one, so the dump is corrupt")]
+    VmcoreDuplicateNote {
+        /// The note type's name.
+        note: &'static str,
+        /// File offset of the first.
+        first: u64,
+        /// File offset of the second.
+        second: u64,
+    },
+    /// The descriptor of a known note holds a value that cannot be right.
+    #[error("crash dump note {note}: bad {what} {value:#x}")]
+    VmcoreNoteField {
+        /// The note type's name.
+        note: &'static str,
+        /// The field, and what is wrong with it.
+        what: &'static str,
+        /// The value.
+        value: u64,
+    },
+    /// Nothing in the dump locates dom0's p2m.
+    #[error("cannot locate dom0's p2m in this crash dump: {why}")]
+    VmcoreNoP2m {
+        /// Why, and what to do.
+        why: String,
+    },
+    /// dom0's list was being changed when Xen crashed.
+    #[error("dom0 was changing the mappings of its p2m list when Xen crashed (p2m_generation {generation:#x} is odd), so the list in the dump may be torn; {hint}")]
+    VmcoreGenerationOdd {
+        /// The generation recorded in the note.
+        generation: u64,
+        /// What to do.
+        hint: &'static str,
+    },
+    /// dom0's page tables (or p2m) name a machine frame the dump does not
+    /// hold.
+    #[error("machine frame {mfn:#x} (entry {index} of a batch of {count}) is not in the crash dump (no PT_LOAD holds its whole page)")]
+    VmcoreFrameMissing {
+        /// The frame.
+        mfn: u64,
+        /// Its index in the batch.
+        index: usize,
+        /// Frames in the batch.
+        count: usize,
+    },
 }
 
 impl Error {
@@ -404,6 +509,7 @@ impl Error {
                 | Error::Unexpected { .. }
                 | Error::CoreIo { .. }
                 | Error::CoreNotPv { .. }
+                | Error::VmcoreIo { .. }
         )
     }
 }

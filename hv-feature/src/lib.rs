@@ -10,10 +10,14 @@
 //!
 //! - [`core`]: an `xl dump-core` file as a backend, and its p2m rebuilt from
 //!   the dump's own `shared_info` and page tables, checked against `.xen_p2m`.
+//! - [`vmcore`]: a Xen host crash dump (`/proc/vmcore` after Xen crashed)
+//!   as a backend, and dom0's p2m rebuilt from it with the crash note
+//!   `XEN_ELFNOTE_CRASH_DOM0_P2M`, or from the tree without it.
 //!
 //! Every operation is written once against [`backend::Backend`]:
 //! [`privcmd::Privcmd`] on a real dom0, [`sim::SimHost`] on simulated
-//! machine memory, [`core::CoreFile`] on a dump.
+//! machine memory, [`core::CoreFile`] on a guest's dump, [`vmcore::VmcoreFile`]
+//! on a host crash dump.
 
 pub mod backend;
 pub mod core;
@@ -25,6 +29,7 @@ pub mod privcmd;
 pub mod shared_info;
 pub mod sim;
 pub mod types;
+pub mod vmcore;
 
 pub use backend::{Backend, Mapping};
 pub use error::Error;

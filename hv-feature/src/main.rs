@@ -1,18 +1,24 @@
 // SPDX-License-Identifier: Apache-2.0 OR MIT
 //! `hv-feature`: query Xen's features and read a PV guest's p2m from dom0,
-//! or from an `xl dump-core` file (`core`, which needs no Xen).
+//! from an `xl dump-core` file (`core`), or dom0's from a Xen host crash
+//! dump (`vmcore`); the last two need no Xen.
 //!
 //! Exit status: 0 success; 1 the domain's data failed a check (an
 //! inconsistent or hostile p2m, a generation that kept changing); 2 usage or
 //! environment error (not dom0, module not loaded, interface mismatch).
 
+use hv_feature::backend::Backend;
 use hv_feature::core::CoreFile;
 use hv_feature::features::{self, Features};
 use hv_feature::p2m::{self, P2m, ReadOptions, SourcePref};
 use hv_feature::privcmd::Privcmd;
 use hv_feature::shared_info::{self, ArchSharedInfo};
-use hv_feature::{domain, DomId, Error};
+use hv_feature::vmcore::{self, NoteState, VmcoreFile};
+use hv_feature::{domain, DomId, Error, Pfn};
 use serde_json::json;
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{BufWriter, IsTerminal, Write};
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -21,17 +27,31 @@ usage: hv-feature [--json] COMMAND
 commands:
   features                    the features Xen reports to this domain, each bit named
   info DOMID                  the domain's shared_info p2m fields, decoded
-  p2m DOMID [--source S]      read the domain's p2m (S: auto, list or tree; default auto:
-                              the linear list when published, else the tree) and summarise it
+  p2m DOMID [--source S] [--entries-out OUT]
+                              read the domain's p2m (S: auto, list or tree; default auto:
+                              the linear list when published, else the tree) and summarise it;
+                              OUT: write every entry, pfn 0..max_pfn-1, as a little-endian u64
   verify DOMID                check the linear list against the tree and the M2P, every pfn
   core FILE [--source S]      rebuild the p2m of the PV guest dumped in FILE (`xl dump-core`)
                               from the dump's shared_info and page tables (S: list, the
                               default, auto or tree) and compare it with the dump's .xen_p2m
+  vmcore FILE [--source S] [--entries-out OUT]
+                              rebuild dom0's p2m from a Xen host crash dump (/proc/vmcore
+                              saved by the kdump kernel) with Xen's XEN_ELFNOTE_CRASH_DOM0_P2M
+                              note, or from the tree without it (S: auto, the default: the list,
+                              compared with the tree where dom0 kept one; list; tree); OUT as
+                              for p2m
 options:
   --json                      one JSON object on stdout instead of text
 exit status: 0 success, 1 the domain's data failed a check (inconsistent or hostile p2m,
 generation kept changing; core: a malformed or hostile dump, or a p2m that disagrees with
-.xen_p2m), 2 usage or environment error (core: the file cannot be read)";
+.xen_p2m; vmcore: a malformed or hostile dump, no way to locate dom0's p2m in it, or a list
+that disagrees with the tree), 2 usage or environment error (core, vmcore: the file cannot
+be read; --entries-out cannot be written)";
+
+/// Most entries `--entries-out` writes (a 32 GiB file): the count comes
+/// from the guest or the dump.
+const MAX_ENTRIES_OUT: u64 = 1 << 32;
 
 /// A failure and its exit status.
 enum Failure {
@@ -39,6 +59,7 @@ enum Failure {
     Env(Error),
     Data(Error),
     Inconsistent(String),
+    Io(String),
 }
 
 impl From<Error> for Failure {
@@ -58,13 +79,28 @@ fn main() -> ExitCode {
     let r = match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
         ["features"] => cmd_features(json),
         ["info", d] => parse_domid(d).and_then(|d| cmd_info(d, json)),
-        ["p2m", d] => parse_domid(d).and_then(|d| cmd_p2m(d, SourcePref::Auto, json)),
-        ["p2m", d, "--source", s] => {
-            parse_domid(d).and_then(|d| parse_source(s).and_then(|s| cmd_p2m(d, s, json)))
-        }
+        ["p2m", d, ref rest @ ..] => parse_domid(d).and_then(|d| {
+            let o = parse_opts(rest, &["--source", "--entries-out"])?;
+            cmd_p2m(
+                d,
+                source_opt(&o, SourcePref::Auto)?,
+                o.get("--entries-out"),
+                json,
+            )
+        }),
         ["verify", d] => parse_domid(d).and_then(|d| cmd_verify(d, json)),
         ["core", f] => cmd_core(f, SourcePref::List, json),
         ["core", f, "--source", s] => parse_source(s).and_then(|s| cmd_core(f, s, json)),
+        ["vmcore", f, ref rest @ ..] => {
+            parse_opts(rest, &["--source", "--entries-out"]).and_then(|o| {
+                cmd_vmcore(
+                    f,
+                    source_opt(&o, SourcePref::Auto)?,
+                    o.get("--entries-out"),
+                    json,
+                )
+            })
+        }
         ["-h"] | ["--help"] => {
             println!("{USAGE}");
             Ok(())
@@ -89,7 +125,51 @@ fn main() -> ExitCode {
             eprintln!("hv-feature: {m}");
             ExitCode::from(1)
         }
+        Err(Failure::Io(m)) => {
+            eprintln!("hv-feature: {m}");
+            ExitCode::from(2)
+        }
     }
+}
+
+/// Options of the form `--name VALUE`, each at most once, from `known`.
+fn parse_opts<'a>(args: &[&'a str], known: &[&str]) -> Result<HashMap<&'a str, String>, Failure> {
+    let mut o = HashMap::new();
+    let mut it = args.iter();
+    while let Some(&name) = it.next() {
+        if !known.contains(&name) {
+            return Err(Failure::Usage(format!("unknown option {name:?}")));
+        }
+        let Some(&value) = it.next() else {
+            return Err(Failure::Usage(format!("{name} needs a value")));
+        };
+        if o.insert(name, value.to_string()).is_some() {
+            return Err(Failure::Usage(format!("{name} given twice")));
+        }
+    }
+    Ok(o)
+}
+
+fn source_opt(o: &HashMap<&str, String>, default: SourcePref) -> Result<SourcePref, Failure> {
+    o.get("--source").map_or(Ok(default), |s| parse_source(s))
+}
+
+/// Writes every entry of `p`, pfn 0 to max_pfn - 1, as a little-endian
+/// u64 (a 32-bit guest's entries zero-extended, so `~0` is `0xffffffff`).
+fn write_entries<B: Backend>(p: &P2m<B>, out: &str) -> Result<(), Failure> {
+    if p.max_pfn() > MAX_ENTRIES_OUT {
+        return Err(Failure::Inconsistent(format!(
+            "max_pfn {:#x} would make --entries-out {out} larger than 32 GiB; refusing",
+            p.max_pfn()
+        )));
+    }
+    let io = |e: std::io::Error| Failure::Io(format!("cannot write --entries-out {out:?}: {e}"));
+    let mut w = BufWriter::new(File::create(out).map_err(io)?);
+    for pfn in 0..p.max_pfn() {
+        let raw = p.raw(Pfn(pfn))?;
+        w.write_all(&raw.to_le_bytes()).map_err(io)?;
+    }
+    w.flush().map_err(io)
 }
 
 fn parse_domid(s: &str) -> Result<DomId, Failure> {
@@ -111,13 +191,21 @@ fn parse_source(s: &str) -> Result<SourcePref, Failure> {
     }
 }
 
-fn cmd_p2m(dom: DomId, source: SourcePref, json: bool) -> Result<(), Failure> {
+fn cmd_p2m(
+    dom: DomId,
+    source: SourcePref,
+    entries_out: Option<&String>,
+    json: bool,
+) -> Result<(), Failure> {
     let pc = Privcmd::open()?;
     let opts = ReadOptions {
         source,
         ..ReadOptions::default()
     };
     let p = P2m::read(&pc, dom, &opts)?;
+    if let Some(out) = entries_out {
+        write_entries(&p, out)?;
+    }
     let st = p.stats();
     let counts = p.entry_counts();
     if json {
@@ -301,6 +389,132 @@ fn cmd_core(path: &str, source: SourcePref, json: bool) -> Result<(), Failure> {
         Err(Failure::Inconsistent(format!(
             "core {path}: the p2m rebuilt from the dump's page tables disagrees with .xen_p2m on {} pfns",
             r.mismatches
+        )))
+    }
+}
+
+fn hex_or_none(v: Option<u64>) -> String {
+    v.map_or("-".to_string(), |v| format!("{v:#x}"))
+}
+
+fn cmd_vmcore(
+    path: &str,
+    source: SourcePref,
+    entries_out: Option<&String>,
+    json: bool,
+) -> Result<(), Failure> {
+    let mut v = VmcoreFile::open(Path::new(path))?;
+    v.set_progress(!json && std::io::stderr().is_terminal());
+    // Said before the read, which may then fail for want of a tree.
+    let no_note = v.info().dom0_p2m.is_none() && source != SourcePref::List;
+    if no_note {
+        eprintln!("hv-feature: {}", vmcore::NO_NOTE_NOTICE);
+    }
+    let (r, p) = vmcore::read(&mut v, source)?;
+    for n in r
+        .notices
+        .iter()
+        .filter(|n| !no_note || *n != vmcore::NO_NOTE_NOTICE)
+    {
+        eprintln!("hv-feature: {n}");
+    }
+    if let Some(out) = entries_out {
+        write_entries(&p, out)?;
+    }
+    if json {
+        let mut j = serde_json::to_value(&r).map_err(|e| {
+            Failure::Env(Error::Unexpected {
+                what: "JSON encoding failure",
+                value: e.line() as u64,
+            })
+        })?;
+        j["file"] = json!(path);
+        j["consistent"] = json!(r.consistent());
+        println!("{j}");
+    } else {
+        println!(
+            "vmcore {path}: Xen {}, {} CPU(s), {} loads, {} MiB of machine memory (max mfn {:#x})",
+            r.xen.as_deref().unwrap_or("(unknown)"),
+            r.cpus,
+            r.loads,
+            r.dumped_bytes >> 20,
+            r.max_mfn
+        );
+        match (&r.note, &r.dom0_p2m_note) {
+            (NoteState::Present, Some(n)) => println!(
+                "  XEN_ELFNOTE_CRASH_DOM0_P2M: version {}, flags {:#x}{}, max_pfn {:#x}, tree {:#x}, p2m_cr3 {:#x}, p2m_vaddr {:#x}, generation {}",
+                n.version,
+                n.flags,
+                if n.compat() { " (PV, 32-bit)" } else if n.pv() { " (PV)" } else { "" },
+                n.max_pfn,
+                n.pfn_to_mfn_frame_list_list,
+                n.p2m_cr3,
+                n.p2m_vaddr,
+                n.p2m_generation
+            ),
+            _ => println!("  XEN_ELFNOTE_CRASH_DOM0_P2M: absent"),
+        }
+        println!(
+            "  XEN_ELFNOTE_CRASH_INFO: dom0 tree root {}, xen_phys_start {}",
+            hex_or_none(r.crash_info_tree_root),
+            hex_or_none(r.xen_phys_start)
+        );
+        println!(
+            "dom0: {}-bit, max_pfn {:#x} ({}), generation {}, entries from the {:?}",
+            r.width.bytes() * 8,
+            r.max_pfn,
+            match r.max_pfn_from {
+                vmcore::MaxPfnFrom::Note => "from the note".to_string(),
+                vmcore::MaxPfnFrom::TreeLastEntry => format!(
+                    "last entry that is not ~0, of the tree's {} pfns",
+                    hex_or_none(r.tree_extent)
+                ),
+            },
+            r.generation,
+            r.source
+        );
+        println!(
+            "  tree: {:?}{}",
+            r.tree,
+            r.tree_error
+                .as_ref()
+                .map(|e| format!(" ({e})"))
+                .unwrap_or_default()
+        );
+        match r.list_tree {
+            Some(c) => println!(
+                "  list vs tree: {} compared, {} differ{}",
+                c.compared,
+                c.mismatches,
+                c.first_mismatch
+                    .map(|p| format!(" (first at pfn {p})"))
+                    .unwrap_or_default()
+            ),
+            None => println!("  list vs tree: not compared"),
+        }
+        println!(
+            "  entries: {} valid, {} invalid, {} identity, {} foreign",
+            r.entries.valid, r.entries.invalid, r.entries.identity, r.entries.foreign
+        );
+        let st = &r.stats;
+        println!(
+            "  map calls {} (walk {}), frames mapped {}, leaves {} ({} distinct)",
+            st.map_calls, st.walk_map_calls, st.frames_mapped, st.leaves, st.distinct_leaves
+        );
+        println!(
+            "vmcore: {}",
+            if r.consistent() {
+                "consistent"
+            } else {
+                "INCONSISTENT"
+            }
+        );
+    }
+    if r.consistent() {
+        Ok(())
+    } else {
+        Err(Failure::Inconsistent(format!(
+            "vmcore {path}: dom0's p2m in the dump is inconsistent (list vs tree, or the two notes' tree roots)"
         )))
     }
 }

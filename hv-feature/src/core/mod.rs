@@ -172,26 +172,26 @@ fn bad(what: &'static str, value: u64) -> Error {
     Error::CoreFormat { what, value }
 }
 
-fn u16_at(b: &[u8], at: usize) -> u16 {
+pub(crate) fn u16_at(b: &[u8], at: usize) -> u16 {
     b.get(at..at + 2)
         .and_then(|s| s.try_into().ok())
         .map_or(0, u16::from_le_bytes)
 }
 
-fn u32_at(b: &[u8], at: usize) -> u32 {
+pub(crate) fn u32_at(b: &[u8], at: usize) -> u32 {
     b.get(at..at + 4)
         .and_then(|s| s.try_into().ok())
         .map_or(0, u32::from_le_bytes)
 }
 
-fn u64_at(b: &[u8], at: usize) -> u64 {
+pub(crate) fn u64_at(b: &[u8], at: usize) -> u64 {
     b.get(at..at + 8)
         .and_then(|s| s.try_into().ok())
         .map_or(0, u64::from_le_bytes)
 }
 
 /// A NUL-terminated string from `b` (lossy, at most `b.len()` bytes).
-fn c_string(b: &[u8]) -> String {
+pub(crate) fn c_string(b: &[u8]) -> String {
     let end = b.iter().position(|&c| c == 0).unwrap_or(b.len());
     String::from_utf8_lossy(&b[..end]).into_owned()
 }
@@ -718,6 +718,60 @@ impl CoreFile {
     }
 }
 
+/// What an offline backend (a dump file) says about the one PV domain it
+/// holds, and the answers to the few hypercalls the reader issues:
+/// `getdomaininfo` (a paused PV domain whose `shared_info_frame` is
+/// [`SHARED_INFO_FRAME`]), `get_address_size` and
+/// `XENMEM_maximum_ram_page`; anything else fails with `ENOSYS`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct OfflineDomain {
+    /// The guest's width.
+    pub width: GuestWidth,
+    /// The largest frame the file holds (at least 1).
+    pub max_mfn: u64,
+    /// Pages the domain has.
+    pub tot_pages: u64,
+    /// Its maximum.
+    pub max_pages: u64,
+    /// Its vcpus (at least 1).
+    pub nr_vcpus: u32,
+}
+
+impl OfflineDomain {
+    /// Answers hypercall `op(cmd, buf)` as [`Backend::hypercall`] does.
+    pub(crate) fn hypercall(&self, op: u32, cmd: u64, buf: &mut [u8]) -> Result<i64, Errno> {
+        if op == xen_sys::__HYPERVISOR_memory_op && cmd == xen_sys::XENMEM_maximum_ram_page as u64 {
+            return Ok(self.max_mfn.max(1) as i64);
+        }
+        if op != xen_sys::__HYPERVISOR_domctl || buf.len() < std::mem::size_of::<xen_domctl>() {
+            return Err(Errno::ENOSYS);
+        }
+        let mut d: xen_domctl = struct_from(buf);
+        match d.cmd {
+            xen_sys::XEN_DOMCTL_getdomaininfo => {
+                let mut info = xen_sys::xen_domctl_getdomaininfo {
+                    domain: d.domain,
+                    tot_pages: self.tot_pages,
+                    max_pages: self.max_pages,
+                    shared_info_frame: SHARED_INFO_FRAME,
+                    nr_online_vcpus: self.nr_vcpus,
+                    max_vcpu_id: self.nr_vcpus.saturating_sub(1),
+                    ..Default::default()
+                };
+                info.flags = xen_sys::XEN_DOMINF_paused;
+                d.u.getdomaininfo = info;
+            }
+            xen_sys::XEN_DOMCTL_get_address_size => {
+                d.u.address_size.size = self.width.bytes() as u32 * 8;
+            }
+            _ => return Err(Errno::ENOSYS),
+        }
+        let out = struct_bytes(&d);
+        buf[..out.len()].copy_from_slice(&out);
+        Ok(0)
+    }
+}
+
 impl Backend for CoreFile {
     type Map = CoreMap;
 
@@ -728,35 +782,14 @@ impl Backend for CoreFile {
         buf: &mut [u8],
         _handles: &[usize],
     ) -> Result<i64, Errno> {
-        if op == xen_sys::__HYPERVISOR_memory_op && cmd == xen_sys::XENMEM_maximum_ram_page as u64 {
-            return Ok(self.info.max_gmfn.max(1) as i64);
-        }
-        if op != xen_sys::__HYPERVISOR_domctl || buf.len() < std::mem::size_of::<xen_domctl>() {
-            return Err(Errno::ENOSYS);
-        }
-        let mut d: xen_domctl = struct_from(buf);
-        match d.cmd {
-            xen_sys::XEN_DOMCTL_getdomaininfo => {
-                let mut info = xen_sys::xen_domctl_getdomaininfo {
-                    domain: d.domain,
-                    tot_pages: self.info.dumped_pages,
-                    max_pages: self.info.nr_pages,
-                    shared_info_frame: SHARED_INFO_FRAME,
-                    nr_online_vcpus: self.info.nr_vcpus as u32,
-                    max_vcpu_id: (self.info.nr_vcpus - 1) as u32,
-                    ..Default::default()
-                };
-                info.flags = xen_sys::XEN_DOMINF_paused;
-                d.u.getdomaininfo = info;
-            }
-            xen_sys::XEN_DOMCTL_get_address_size => {
-                d.u.address_size.size = self.info.width.bytes() as u32 * 8;
-            }
-            _ => return Err(Errno::ENOSYS),
-        }
-        let out = struct_bytes(&d);
-        buf[..out.len()].copy_from_slice(&out);
-        Ok(0)
+        let dom = OfflineDomain {
+            width: self.info.width,
+            max_mfn: self.info.max_gmfn.max(1),
+            tot_pages: self.info.dumped_pages,
+            max_pages: self.info.nr_pages,
+            nr_vcpus: self.info.nr_vcpus as u32,
+        };
+        dom.hypercall(op, cmd, buf)
     }
 
     fn map_frames(&self, _dom: DomId, frames: &[u64]) -> Result<CoreMap, Error> {

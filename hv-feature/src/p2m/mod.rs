@@ -451,6 +451,14 @@ impl<B: Backend> P2m<B> {
         self.walk.fpp
     }
 
+    /// Compares this view with `other` (e.g. the list with the tree of
+    /// the same guest) over the pfns both hold, each distinct pair of leaf
+    /// pages once, as [`verify`] does. Returns (entries compared,
+    /// entries that differ, the first pfn that differs).
+    pub fn compare_entries(&self, other: &P2m<B>) -> (u64, u64, Option<Pfn>) {
+        verify::compare(&self.walk, &other.walk)
+    }
+
     /// Checks every valid entry against the M2P now; the first that does
     /// not round-trip is an [`Error::M2pMismatch`].
     pub fn check_m2p(&self, b: &B) -> Result<(), Error> {

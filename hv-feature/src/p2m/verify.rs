@@ -257,7 +257,7 @@ pub(super) fn m2p_scan<M: Mapping, N: Mapping>(w: &Walk<M>, m2p: &M2p<N>) -> M2p
 
 /// Compares two views entry by entry, each distinct pair of pages once.
 /// Returns (entries compared, mismatches, first mismatching pfn).
-fn compare<M: Mapping>(a: &Walk<M>, b: &Walk<M>) -> (u64, u64, Option<Pfn>) {
+pub(super) fn compare<M: Mapping>(a: &Walk<M>, b: &Walk<M>) -> (u64, u64, Option<Pfn>) {
     let (ab, bb) = (a.leaves.bytes(), b.leaves.bytes());
     let wb = a.width.bytes();
     let n = a.max_pfn.min(b.max_pfn);
