@@ -20,7 +20,7 @@ XEN_OPTS ?=
 .PHONY: all report deps xen-trees xen dom0-kernel initramfs images tools boot \
         test lint cargo-test patch-check abi abi-test abi-history abi-bench fuzz fuzz-long bench \
         harness-test host-test clean \
-        rootfs domu-test staging-test
+        rootfs domu-test staging-test kdump-images kdump-test
 
 all: report
 
@@ -121,7 +121,7 @@ boot: images tools
 	    --run 'hv-feature info 0' $(BUILD)/bin/hv-feature
 
 # ---- make test --------------------------------------------------------------
-test: lint cargo-test patch-check abi-test abi-history fuzz harness-test host-test
+test: lint cargo-test patch-check abi-test abi-history fuzz harness-test host-test kdump-test
 
 lint: $(BUILD)/xen-patched/.extracted
 	cargo fmt --all --check
@@ -178,6 +178,19 @@ staging-test: dom0-kernel initramfs tools | $(BUILD)/.deps
 
 # ---- The PV test guest (pv64, pv32pae) and its boot -----------------------
 include tests/guest/guest.mk
+
+# ---- kdump: Xen host crash dumps made in QEMU, read on the host -------------
+# The crash initrd, Debian's kexec-tools binary and dom0's debug vmlinux
+# (for crash; about 860 MB downloaded once into $(BUILD)/dl).
+kdump-images: $(IMAGES)/kdump/crash-initrd.gz
+$(IMAGES)/kdump/crash-initrd.gz: $(IMAGES)/vmlinuz $(HARNESS)/kdump-images.sh \
+        $(HARNESS)/kdump/crash-init | $(BUILD)/.deps
+	@$(HARNESS)/kdump-images.sh $(BUILD)
+
+# Three kdump boots (patched, patched with dom0=virt-p2m, pristine), then
+# hv-feature vmcore, crash and makedumpfile on the dumps (build/kdump/).
+kdump-test: images tools rootfs kdump-images
+	@$(HARNESS)/kdump-test.sh $(BUILD)
 
 clean:
 	rm -rf $(BUILD) target

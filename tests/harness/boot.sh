@@ -24,6 +24,11 @@
 #   --scratch FILE    attach FILE (created or reused as is) as a second,
 #                     writable raw virtio disk (/dev/vdb with --disk): a way
 #                     to carry files out of dom0, e.g. a dump-core fixture
+#   --kdump           dom0 is meant to crash into Xen's crash kernel (Xen
+#                     booted with crashkernel=, the run list ends in a crash):
+#                     dom0's "Kernel panic" does not stop QEMU; the boot is
+#                     judged by the crash kernel's isa-debug-exit report, and
+#                     passes only if Xen printed "Executing kexec image"
 # Exit status: 0 every dom0 program passed; 1 a program failed; 2 the boot
 # itself failed (panic, missing module, timeout, QEMU error).
 set -uo pipefail
@@ -36,6 +41,7 @@ KVM=0
 DISK=""
 MEM=1024
 SCRATCH=""
+KDUMP=0
 RUNS=()
 MODULES=()
 PROGRAMS=()
@@ -52,6 +58,7 @@ while [ $# -gt 0 ]; do
         --disk) DISK=$2; shift 2 ;;
         --mem) MEM=$2; shift 2 ;;
         --scratch) SCRATCH=$2; shift 2 ;;
+        --kdump) KDUMP=1; shift ;;
         --) shift; break ;;
         -*) echo "boot: unknown option $1" >&2; exit 2 ;;
         *) if [ -z "${NAME:-}" ]; then NAME=$1; else PROGRAMS+=("$1"); fi; shift ;;
@@ -102,6 +109,7 @@ fi
 XEN_CMDLINE="console=com1 loglvl=all guest_loglvl=all noreboot dom0_mem=512M,max:768M smap=0 smep=0 $XEN_OPTS"
 extra="${DISK:+, disk $DISK}"
 [ "$MEM" = 1024 ] || extra="$extra, $MEM MiB"
+[ "$KDUMP" = 0 ] || extra="$extra, kdump"
 echo "BOOT $NAME: $(basename "$XEN") [$XEN_CMDLINE] accel=$ACCEL$extra, log $LOG"
 
 # QEMU copies -kernel/-initrd file names into the module command lines, so
@@ -118,6 +126,21 @@ cp "$BUILD/images/vmlinuz" "$WORK/vmlinuz"
 QEMU=$!
 
 PANIC='Panic on CPU|Kernel panic|KVM internal error'
+# Xen's line when it jumps to the crash kernel, and its line when dom0
+# crashed with none loaded.
+KEXEC='Executing kexec image on cpu'
+NO_KEXEC="'noreboot' set - not rebooting"
+# panic_seen: the first panic line, or (--kdump) the first one after Xen
+# started the crash kernel: dom0's own panic is the expected way in.
+panic_seen() {
+    if [ "$KDUMP" = 0 ]; then
+        grep -aoE "$PANIC" "$LOG" | head -n1
+    else
+        grep -aqF "$NO_KEXEC" "$LOG" && { echo "dom0 crashed but Xen has no crash kernel loaded"; return; }
+        grep -aqE 'Panic on CPU|KVM internal error' "$LOG" && { grep -aoE 'Panic on CPU|KVM internal error' "$LOG" | head -n1; return; }
+        sed -n "/$KEXEC/,\$p" "$LOG" | grep -aoE 'Kernel panic' | head -n1 | sed 's/^/crash kernel: /'
+    fi
+}
 start=$(date +%s)
 seen=0
 running=0
@@ -141,8 +164,9 @@ reason=""
 while kill -0 "$QEMU" 2>/dev/null; do
     # Echo dom0's result lines as they arrive.
     echo_new
-    if grep -aqE "$PANIC" "$LOG"; then
-        reason="$(grep -aoE "$PANIC" "$LOG" | head -n1) (see $LOG)"
+    p=$(panic_seen)
+    if [ -n "$p" ]; then
+        reason="$p (see $LOG)"
         break
     fi
     if [ $(( $(date +%s) - start )) -ge "$TIMEOUT" ]; then
@@ -160,6 +184,13 @@ wait "$QEMU"
 status=$?
 echo_new
 elapsed=$(( $(date +%s) - start ))
+if [ "$KDUMP" = 1 ]; then
+    if ! grep -aq "$KEXEC" "$LOG"; then
+        [ "$status" = 3 ] && fail "a dom0 program failed before the crash (see the VP2M lines above and $LOG)" 1
+        fail "--kdump: QEMU exited with status $status but Xen never started the crash kernel (see $LOG)"
+    fi
+    [ "$status" = 3 ] && fail "the crash kernel saved no dump (see the VP2M-KDUMP lines above and $LOG)" 1
+fi
 case "$status" in
     1) echo "BOOT $NAME: PASSED (${elapsed}s)"; exit 0 ;;
     3) fail "a dom0 program failed (see the VP2M-EXIT lines above and $LOG)" 1 ;;

@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: Apache-2.0 OR MIT
 # Checks that the boot harness fails when it must, fast and with a reason:
 # a Xen panic, a dom0 kernel panic, a kernel module that does not load, a
-# dom0 program that fails, and a hang (timeout). (That a good boot passes is
+# dom0 program that fails, a hang (timeout), and the two ways a --kdump boot
+# fails without a crash kernel. (That a good boot passes is
 # shown by every host-test boot.) Each case expects boot.sh's
 # exit status and the words of its one-line reason.
 # Usage: self-test.sh BUILD_DIR
@@ -40,6 +41,11 @@ expect missing-module 2 'FAILED: kernel module no-such-module.ko failed to load'
     --module no-such-module.ko --run true
 expect program-fails 1 'FAILED: a dom0 program failed' 90 --run false
 expect timeout 2 'FAILED: timeout after 20s' 35 --timeout 20 --run 'sleep 600'
+# --kdump lets dom0's panic through only into a crash kernel: without one
+# loaded it fails at once, and a dom0 that does not crash never passes.
+expect kdump-no-crash-kernel 2 'FAILED: dom0 crashed but Xen has no crash kernel loaded' 150 \
+    --kdump --run 'echo c > /proc/sysrq-trigger'
+expect kdump-no-crash 2 'FAILED: --kdump: .* Xen never started the crash kernel' 150 --kdump --run true
 
 echo "harness self-test: $passed passed, $failed failed"
 [ "$failed" = 0 ]

@@ -1,7 +1,8 @@
 #!/bin/bash
 # SPDX-License-Identifier: Apache-2.0 OR MIT
 # Build the hypervisor of one Xen tree and copy the multiboot image to a
-# stable path.  Xen's own make is incremental, so a warm run is quick.
+# stable path (and xen-syms to IMAGE.syms).  Xen's own make is incremental,
+# so a warm run is quick.
 # Configuration: Xen's defconfig plus the options of xen.config beside this
 # script (CONFIG_PV32=y); a tree configured before an option was added gets
 # it through olddefconfig, and the build stays incremental.
@@ -29,6 +30,8 @@ echo "xen-build: building $TREE/xen (log: $LOG)"
     done
     make -C "$TREE/xen" -j"$(nproc)"
 } > "$LOG" 2>&1 || { tail -30 "$LOG" >&2; echo "xen-build: building $TREE failed; full log in $LOG" >&2; exit 1; }
+# The symbols beside the image: crash and makedumpfile read Xen's dumps with them.
+cp "$TREE/xen/xen-syms" "$IMAGE.syms"
 cp "$TREE/xen/xen" "$IMAGE.tmp"
 mv "$IMAGE.tmp" "$IMAGE"
 echo "xen-build: $IMAGE"
