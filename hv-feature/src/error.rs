@@ -72,6 +72,18 @@ pub enum Error {
 
     // ---- Guest data: shared_info, page tables, list, tree ----
     // (reading rules of docs/design.md section 4; each names the bad value)
+    /// Xen refused to map a frame that the guest's page tables or tree
+    /// named: the guest pointed at memory it does not own (Xen's, another
+    /// domain's, or a hole).
+    #[error("frame {frame:#x} named by domain {dom}'s p2m structures cannot be mapped ({errno}): the guest points at memory it does not own")]
+    GuestFrameUnmappable {
+        /// The domain.
+        dom: DomId,
+        /// The frame the guest named.
+        frame: u64,
+        /// Xen's per-frame error.
+        errno: nix::errno::Errno,
+    },
     /// `max_pfn` is 0 or above the bound.
     #[error("max_pfn {value:#x} out of range (must be 1..={bound:#x})")]
     BadMaxPfn {

@@ -255,6 +255,8 @@ fn cmd_verify(dom: DomId, json: bool) -> Result<(), Failure> {
             })
         })?;
         v["consistent"] = json!(r.consistent());
+        v["round_trips"] = json!(r.round_trips());
+        v["uncovered_pages"] = json!(r.uncovered_pages());
         println!("{v}");
     } else {
         println!(
@@ -286,6 +288,12 @@ fn cmd_verify(dom: DomId, json: bool) -> Result<(), Failure> {
             r.entries.valid, r.entries.invalid, r.entries.identity, r.entries.foreign
         );
         println!(
+            "  coverage: {} of the {} pages the domain owns round-trip, {} not in its p2m",
+            r.round_trips(),
+            r.owned_pages,
+            r.uncovered_pages()
+        );
+        println!(
             "  map calls {}, frames mapped {}, attempts {}",
             r.map_calls, r.frames_mapped, r.attempts
         );
@@ -302,7 +310,7 @@ fn cmd_verify(dom: DomId, json: bool) -> Result<(), Failure> {
         Ok(())
     } else {
         Err(Failure::Inconsistent(format!(
-            "domain {dom}: list, tree and M2P disagree"
+            "domain {dom}: list, tree and M2P disagree, or the p2m leaves out pages the domain owns"
         )))
     }
 }

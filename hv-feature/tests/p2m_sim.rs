@@ -402,11 +402,13 @@ fn rule3_p2m_cr3() {
     assert!(
         matches!(read(&h, dom), Err(Error::P2mCr3Frame { mfn, .. }) if mfn.0 == h.max_mfn().0 + 1)
     );
-    // A frame that is not the guest's: the map's per-frame error.
+    // A frame that is not the guest's: the map's per-frame error, the guest's fault.
     let other = h.add_guest(&GuestSpec::new(DomId(11), W64, 64)).unwrap();
     let root = h.list_layout(other).unwrap().root;
     h.update_arch(dom, |a| a.p2m_cr3 = root.0 << 12).unwrap();
-    assert!(matches!(read(&h, dom), Err(Error::MapFrame { frame, .. }) if frame == root.0));
+    let e = read(&h, dom).unwrap_err();
+    assert!(matches!(e, Error::GuestFrameUnmappable { frame, .. } if frame == root.0));
+    assert!(e.is_guest_data(), "a frame the guest named is the guest's fault");
     // 32-bit: the folded mfn is bounded too (0xfff folds to mfn 0xfff00000).
     let (h, dom) = hostile(W32);
     h.update_arch(dom, |a| a.p2m_cr3 = 0xfff).unwrap();
@@ -518,7 +520,9 @@ fn rule5_page_table_entries() {
     let foreign = h.shared_info_frame(other).unwrap();
     let (t, off) = h.pte_location(dom, 1, va + 4096).unwrap();
     h.write_word(t, off, 8, (foreign.0 << 12) | 0x163).unwrap();
-    assert!(matches!(read(&h, dom), Err(Error::MapFrame { frame, .. }) if frame == foreign.0));
+    let e = read(&h, dom).unwrap_err();
+    assert!(matches!(e, Error::GuestFrameUnmappable { frame, .. } if frame == foreign.0));
+    assert!(e.is_guest_data(), "a frame the guest named is the guest's fault");
     // PAE: a not-present page-directory-pointer entry.
     let (h, dom) = hostile(W32);
     let va = h.list_layout(dom).unwrap().vaddr;

@@ -203,6 +203,19 @@ impl<B: Backend> Ctx<'_, B> {
         self.frames_mapped += frames.len() as u64;
         Ok(m)
     }
+
+    /// Maps frames the guest named (page tables, list and tree pages): a
+    /// frame Xen refuses to map is the guest's fault, not the host's.
+    fn map_guest(&mut self, frames: &[u64]) -> Result<B::Map, Error> {
+        self.map(frames).map_err(|e| match e {
+            Error::MapFrame { frame, errno, .. } => Error::GuestFrameUnmappable {
+                dom: self.dom,
+                frame,
+                errno,
+            },
+            e => e,
+        })
+    }
 }
 
 /// Opens `dom`: domain facts, width, the host's maximum mfn, and a kept

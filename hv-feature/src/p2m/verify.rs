@@ -110,12 +110,28 @@ pub struct VerifyReport {
     pub first_m2p_mismatch: Option<M2pMismatch>,
     /// Attempts the generation protocol needed for the whole check.
     pub attempts: u32,
+    /// Pages Xen says the domain owns (`tot_pages`), read after the check.
+    pub owned_pages: u64,
 }
 
 impl VerifyReport {
-    /// True when list, tree and M2P agree everywhere they were compared.
+    /// Valid entries whose mfn maps back to their pfn in the M2P: each is
+    /// one distinct page of the domain that the p2m accounts for.
+    pub fn round_trips(&self) -> u64 {
+        self.m2p_checked - self.m2p_mismatches
+    }
+
+    /// Pages the domain owns that no entry of its p2m accounts for. A p2m
+    /// that leaves some out hides them from the tools (a save would lose
+    /// them), however consistent it is in itself.
+    pub fn uncovered_pages(&self) -> u64 {
+        self.owned_pages.saturating_sub(self.round_trips())
+    }
+
+    /// True when list, tree and M2P agree everywhere they were compared and
+    /// the p2m accounts for every page the domain owns.
     pub fn consistent(&self) -> bool {
-        self.list_tree_mismatches == 0 && self.m2p_mismatches == 0
+        self.list_tree_mismatches == 0 && self.m2p_mismatches == 0 && self.uncovered_pages() == 0
     }
 }
 
@@ -584,6 +600,7 @@ pub fn verify<B: Backend>(b: &B, dom: DomId, opts: &ReadOptions) -> Result<Verif
             _ => (0, 0, None),
         };
         let scan = m2p_scan(primary, m2p);
+        let owned_pages = domain::domain_info(b, dom)?.tot_pages;
         return Ok(VerifyReport {
             dom,
             width: cx.width,
@@ -603,6 +620,7 @@ pub fn verify<B: Backend>(b: &B, dom: DomId, opts: &ReadOptions) -> Result<Verif
             m2p_mismatches: scan.mismatches,
             first_m2p_mismatch: scan.first,
             attempts: attempt,
+            owned_pages,
         });
     }
     Err(last_err.unwrap_or(Error::GenerationUnstable {

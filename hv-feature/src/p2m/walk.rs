@@ -342,7 +342,7 @@ pub(super) fn walk_list<B: Backend>(
     // Level by level from the root: one row per distinct node, a node
     // being a table with the edge of the range it lies on (the first and
     // last path use part of their table; every other node all of it).
-    let mut tables = cx.map(&[root])?;
+    let mut tables = cx.map_guest(&[root])?;
     let mut calls = 1u32;
     let mut nodes: Vec<(u32, bool, bool)> = vec![(0, true, true)];
     // Global entry index (at the node's level) of each node's entry 0,
@@ -390,13 +390,13 @@ pub(super) fn walk_list<B: Backend>(
         if level == 1 {
             break distinct;
         }
-        tables = cx.map(&distinct)?;
+        tables = cx.map_guest(&distinct)?;
         calls += 1;
         nodes = child_nodes;
         bases = child_bases;
     };
     drop(tables);
-    let leaves = cx.map(&leaf_mfns)?;
+    let leaves = cx.map_guest(&leaf_mfns)?;
     calls += 1;
     if leaves.bytes().len() < leaf_mfns.len() * PAGE_SIZE {
         return Err(short_mapping(leaves.bytes().len()));
@@ -467,7 +467,7 @@ pub(super) fn walk_tree<B: Backend>(
     let nleaves = a.max_pfn.div_ceil(fpp);
     let nmids = nleaves.div_ceil(fpp);
 
-    let top = cx.map(&[root])?;
+    let top = cx.map_guest(&[root])?;
     let tb = top.bytes();
     let mut seen = HashMap::new();
     let mut mids = Vec::new();
@@ -488,7 +488,7 @@ pub(super) fn walk_tree<B: Backend>(
         });
     }
     drop(top);
-    let midmap = cx.map(&mids)?;
+    let midmap = cx.map_guest(&mids)?;
     let mb = midmap.bytes();
     let mut seen = HashMap::new();
     let mut leaf_mfns = Vec::new();
@@ -507,7 +507,7 @@ pub(super) fn walk_tree<B: Backend>(
         }
     }
     drop(midmap);
-    let leaves = cx.map(&leaf_mfns)?;
+    let leaves = cx.map_guest(&leaf_mfns)?;
     if leaves.bytes().len() < leaf_mfns.len() * PAGE_SIZE {
         return Err(short_mapping(leaves.bytes().len()));
     }
