@@ -45,6 +45,10 @@ CONFIGURE=(--prefix="$PREFIX" --sysconfdir=/etc --localstatedir=/var --enable-rp
     --with-xenstored=xenstored)
 # Sub-folders of tools/, in build order.
 SUBDIRS="include libs xenstore console helpers xl"
+# The release ships libxlutil's parsers generated; with bison and flex around,
+# make would generate them again (different text), the next mirror would put
+# the shipped ones back and rebuild libxlutil: use the shipped ones.
+MAKEVARS=(BISON= FLEX=)
 
 # ---- Mirror the tree's sources ---------------------------------------------
 # xen-tree.sh stamps .extracted after extracting and patching, so every file
@@ -54,6 +58,7 @@ mkdir -p "$SRC"
     | sort > "$WORK/files"
 changed=$(rsync -rlp --checksum --itemize-changes --files-from="$WORK/files" "$TREE/" "$SRC/" | wc -l)
 key=$( { cat "$0"; printf '%s\n' "${CONFIGURE[@]}" $SUBDIRS; } | sha256sum | cut -d' ' -f1)
+conf_key=$(printf '%s\n' "${CONFIGURE[@]}" | sha256sum | cut -d' ' -f1)
 if [ "$changed" = 0 ] && [ "$(cat "$WORK/.key" 2>/dev/null)" = "$key" ] && [ -x "$DEST$PREFIX/sbin/xl" ]; then
     echo "toolstack: $NAME is up to date ($DEST$PREFIX)"
     exit 0
@@ -63,16 +68,16 @@ echo "toolstack: building $NAME ($changed files changed; log $LOG)"
 rm -f "$WORK/.key"
 {
     cd "$SRC"
-    if [ "$(cat .configured 2>/dev/null)" != "$key" ] || [ ! -f config/Tools.mk ]; then
+    if [ "$(cat .configured 2>/dev/null)" != "$conf_key" ] || [ ! -f config/Tools.mk ]; then
         ./configure "${CONFIGURE[@]}"
-        echo "$key" > .configured
+        echo "$conf_key" > .configured
     fi
     for d in $SUBDIRS; do
-        make -C tools -j"$JOBS" "subdir-all-$d"
+        make -C tools -j"$JOBS" "${MAKEVARS[@]}" "subdir-all-$d"
     done
     rm -rf "$DEST"
     for d in $SUBDIRS; do
-        [ "$d" = include ] || make -C tools "subdir-install-$d" DESTDIR="$DEST"
+        [ "$d" = include ] || make -C tools "${MAKEVARS[@]}" "subdir-install-$d" DESTDIR="$DEST"
     done
 } > "$LOG" 2>&1 || { tail -n 30 "$LOG" >&2; echo "toolstack: building $NAME failed; full log in $LOG" >&2; exit 1; }
 
