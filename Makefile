@@ -14,7 +14,7 @@ RUST_SRC := $(shell find Cargo.toml Cargo.lock xen-sys hv-feature tests/Cargo.to
 
 BOOT = $(HARNESS)/boot.sh --build $(BUILD)
 TOOLS = $(BUILD)/bin/hv-feature $(BUILD)/bin/host-tests
-# Extra Xen options for `make boot`, e.g. make boot XEN_OPTS=virtual-p2m=no
+# Extra Xen options for `make boot`, e.g. make boot XEN_OPTS=pv=virt-p2m=no
 XEN_OPTS ?=
 
 .PHONY: all report deps xen-trees xen dom0-kernel initramfs images tools boot \
@@ -81,10 +81,14 @@ abi: $(BUILD)/xen-patched/.extracted
 	@echo "abi: xen-abi diff build/xen-pristine build/xen-patched"
 	@$(XEN_ABI) diff $(BUILD)/xen-pristine $(BUILD)/xen-patched
 
-# The diff must be exactly the new feature bit on both ABIs, and both trees
-# must satisfy the invariants and their reference.size.
+# The diff must be exactly what the series adds on both ABIs (the feature
+# bit, the crash note's constants and descriptor), and both trees must
+# satisfy the invariants and their reference.size.
+SERIES_ABI := --expect XENFEAT_virtual_p2m=21 --expect XEN_ELFNOTE_CRASH_DOM0_P2M=16777219 \
+    --expect XEN_CRASH_DOM0_P2M_VERSION=1 --expect XEN_CRASH_DOM0_P2M_PV=1 \
+    --expect XEN_CRASH_DOM0_P2M_COMPAT=2 --expect 'struct xen_crash_dom0_p2m' --expect 'typedef xen_crash_dom0_p2m_t'
 abi-test: $(BUILD)/xen-patched/.extracted
-	$(XEN_ABI) diff $(BUILD)/xen-pristine $(BUILD)/xen-patched --expect XENFEAT_virtual_p2m=21
+	$(XEN_ABI) diff $(BUILD)/xen-pristine $(BUILD)/xen-patched $(SERIES_ABI)
 	$(XEN_ABI) check $(BUILD)/xen-pristine
 	$(XEN_ABI) check $(BUILD)/xen-patched
 

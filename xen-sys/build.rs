@@ -33,6 +33,7 @@ fn main() {
         "memory.h",
         "domctl.h",
         "arch-x86/xen.h",
+        "elfnote.h",
     ] {
         println!("cargo:rerun-if-changed={}", public.join(h).display());
     }
@@ -51,8 +52,9 @@ fn main() {
         .allowlist_type("shared_info|arch_shared_info|vcpu_info|xen_feature_info")
         .allowlist_type("xen_domctl|xen_domctl_getdomaininfo|xen_domctl_address_size")
         .allowlist_type("xen_extraversion_t|xen_capabilities_info_t|xen_machphys_mfn_list")
+        .allowlist_type("xen_crash_dom0_p2m")
         .allowlist_var("XENFEAT_.*|XENVER_.*|XEN_DOMCTL_.*|__HYPERVISOR_.*|XENMEM_.*")
-        .allowlist_var("DOMID_.*|SIF_.*|XEN_DOMINF_.*")
+        .allowlist_var("DOMID_.*|SIF_.*|XEN_DOMINF_.*|XEN_ELFNOTE_CRASH_.*|XEN_CRASH_DOM0_P2M_.*")
         .generate()
         .unwrap_or_else(|e| panic!("xen-sys: bindgen failed on {}: {e}", public.display()));
     let out = PathBuf::from(env::var("OUT_DIR").expect("cargo sets OUT_DIR"));

@@ -21,6 +21,10 @@ CHECK(offsetof(struct shared_info, arch.p2m_generation) == 3128);
 CHECK(sizeof(struct vcpu_info) == 64);
 CHECK(sizeof(struct shared_info) <= 4096);
 CHECK(XENFEAT_virtual_p2m < 32 * XENFEAT_NR_SUBMAPS);
+/* The crash note descriptor is the same for 32-bit and 64-bit tools. */
+CHECK(sizeof(struct xen_crash_dom0_p2m) == 48);
+CHECK(offsetof(struct xen_crash_dom0_p2m, max_pfn) == 8);
+CHECK(offsetof(struct xen_crash_dom0_p2m, p2m_generation) == 40);
 
 #define ENTRY(type, member) \
     { #type "." #member, offsetof(struct type, member), \
@@ -70,5 +74,13 @@ const struct xen_sys_layout_entry {
     ENTRY(xen_domctl_getdomaininfo, max_vcpu_id),
     SIZE(xen_domctl_address_size),
     ENTRY(xen_domctl_address_size, size),
+    SIZE(xen_crash_dom0_p2m),
+    ENTRY(xen_crash_dom0_p2m, version),
+    ENTRY(xen_crash_dom0_p2m, flags),
+    ENTRY(xen_crash_dom0_p2m, max_pfn),
+    ENTRY(xen_crash_dom0_p2m, pfn_to_mfn_frame_list_list),
+    ENTRY(xen_crash_dom0_p2m, p2m_cr3),
+    ENTRY(xen_crash_dom0_p2m, p2m_vaddr),
+    ENTRY(xen_crash_dom0_p2m, p2m_generation),
     { 0, 0, 0 }
 };

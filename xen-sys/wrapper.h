@@ -7,3 +7,4 @@
 #include "version.h"
 #include "memory.h"
 #include "domctl.h"
+#include "elfnote.h"

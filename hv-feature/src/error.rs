@@ -71,7 +71,7 @@ pub enum Error {
     },
 
     // ---- Guest data: shared_info, page tables, list, tree ----
-    // (reading rules of DESIGN.md section 1; each names the bad value)
+    // (reading rules of docs/design.md section 4; each names the bad value)
     /// `max_pfn` is 0 or above the bound.
     #[error("max_pfn {value:#x} out of range (must be 1..={bound:#x})")]
     BadMaxPfn {

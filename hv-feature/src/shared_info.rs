@@ -14,7 +14,7 @@ struct ArchLayout {
 }
 
 /// Offset of `arch` inside `shared_info`: 3088 on x86_64, 2316 on x86_32
-/// (see DESIGN.md; the x86_64 value is asserted against the headers by
+/// (see docs/design.md; the x86_64 value is asserted against the headers by
 /// xen-sys).
 const LAYOUT_64: ArchLayout = ArchLayout {
     arch: 3088,

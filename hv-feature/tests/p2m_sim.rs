@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0 OR MIT
 //! The p2m reader against simulated guests: layouts of both widths and
-//! many sizes, one hostile guest per reading rule of DESIGN.md section 1,
+//! many sizes, one hostile guest per reading rule of docs/design.md section 4,
 //! the generation race, and refresh. Runs anywhere (no Xen).
 
 // A list of one pfn range is what the guest builder takes here.
@@ -331,7 +331,7 @@ fn hypercalls_answer_as_xen_does() {
     ));
 }
 
-// ---- One hostile guest per reading rule (DESIGN.md section 1) ----
+// ---- One hostile guest per reading rule (docs/design.md section 4) ----
 
 fn hostile(width: GuestWidth) -> (SimHost, DomId) {
     let h = host();

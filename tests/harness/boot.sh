@@ -10,7 +10,7 @@
 # Options:
 #   --build DIR       build folder (default: build)
 #   --xen IMAGE       Xen image (default: $BUILD/images/xen-patched)
-#   --xen-opts "..."  extra Xen command line options, e.g. virtual-p2m=no
+#   --xen-opts "..."  extra Xen command line options, e.g. pv=virt-p2m=no
 #   --dom0-opts "..." extra dom0 kernel command line options, e.g.
 #                     vp2m.toolstack=patched (the rootfs init's toolstack)
 #   --run "CMD"       a command for dom0 to run (repeatable; in this order)

@@ -4,10 +4,10 @@
 # the xen-host-tests binary in its dom0 with what that boot must show.
 #   patched                 bit 21 set, dom0 keeps its tree (every test)
 #   pristine                unpatched Xen has no bit 21 (the test can fail)
-#   patched-no-bit-dom0-virt-p2m
-#                           virtual-p2m=no hides bit 21 (the option works);
-#                           dom0=virt-p2m: dom0 drops its tree (~0) and the
+#   patched-dom0-virt-p2m   dom0=virt-p2m: dom0 drops its tree (~0) and the
 #                           reader takes the list alone
+#   patched-no-virt-p2m     pv=virt-p2m=no turns the support off: no bit 21,
+#                           and dom0=virt-p2m is ignored (dom0 keeps its tree)
 #   patched-balloon         dom0 grows past its maximum: Linux adds p2m pages
 #   patched-domu            dom0 from the rootfs disk, daemons and xl of the
 #                           toolstack built from build/xen-patched; PV domUs
@@ -64,9 +64,11 @@ run_boot patched-balloon "$BUILD/images/xen-patched" "dom0_mem=512M,max:512M" \
     "$T --ignored balloon::" "hv-feature verify 0"
 run_boot pristine "$BUILD/images/xen-pristine" "" \
     "VP2M_EXPECT_VIRTUAL_P2M=0 $T features::"
-# The two options are independent: one boot checks both.
-run_boot patched-no-bit-dom0-virt-p2m "$BUILD/images/xen-patched" "virtual-p2m=no dom0=virt-p2m" \
-    "VP2M_EXPECT_VIRTUAL_P2M=0 VP2M_EXPECT_DOM0_TREE=dropped $T"
+run_boot patched-dom0-virt-p2m "$BUILD/images/xen-patched" "dom0=virt-p2m" \
+    "VP2M_EXPECT_VIRTUAL_P2M=1 VP2M_EXPECT_DOM0_TREE=dropped $T"
+# pv=virt-p2m=no also disables dom0=virt-p2m: dom0 must keep its tree.
+run_boot patched-no-virt-p2m "$BUILD/images/xen-patched" "pv=virt-p2m=no dom0=virt-p2m" \
+    "VP2M_EXPECT_VIRTUAL_P2M=0 VP2M_EXPECT_DOM0_TREE=present $T"
 # The domUs (96 MiB each), one per toolstack; the tests dump, balloon, save
 # and restore them.  vp2m-toolstack NAME runs a command with NAME's xl.
 BOOT_ARGS=(--disk "$BUILD/images/rootfs.ext4" --mem 1536 --dom0-opts vp2m.toolstack=patched)

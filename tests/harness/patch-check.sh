@@ -1,7 +1,8 @@
 #!/bin/bash
 # SPDX-License-Identifier: Apache-2.0 OR MIT
 # Checks of the patch series against the pinned tree:
-#   - the series lists every patch, each with an area prefix and Signed-off-by
+#   - the series lists every patch, each with an area prefix, no Signed-off-by
+#     and the placeholder author (a submitter signs off with `git am -s`)
 #   - it applies to the pristine tree with `git am` and with `patch -p1`
 #     without fuzz or offsets
 #   - Xen's own header checks passed in the patched hypervisor build
@@ -24,12 +25,21 @@ listed=$(echo "$series" | sort)
 present=$(cd "$PATCHES" && ls *.patch | sort)
 [ "$listed" = "$present" ] && ok "series lists every patch" || bad "series and the .patch files differ"
 
+# The series is nobody's: it carries no Signed-off-by (only a submitter can
+# certify the DCO, with `git am -s`) and the author is the series itself.
 for p in $series; do
     subj=$(sed -n 's/^Subject: \[PATCH[^]]*\] //p' "$PATCHES/$p")
-    if echo "$subj" | grep -qE '^[a-z0-9_./-]+( [a-z0-9_./-]+)?: ' && grep -q '^Signed-off-by: ' "$PATCHES/$p"; then
-        ok "$p: subject has an area prefix and the patch is signed off"
+    if echo "$subj" | grep -qE '^[a-z0-9_./-]+( [a-z0-9_./-]+)?: '; then
+        ok "$p: subject has an area prefix"
     else
-        bad "$p: subject '$subj' lacks an area prefix or Signed-off-by"
+        bad "$p: subject '$subj' lacks an area prefix"
+    fi
+    if grep -q '^Signed-off-by: ' "$PATCHES/$p"; then
+        bad "$p: carries a Signed-off-by; only a submitter adds one (git am -s)"
+    elif ! grep -qx 'From: xen-virtual-p2m series <series@xen-virtual-p2m.invalid>' "$PATCHES/$p"; then
+        bad "$p: From: is not the series' own placeholder author"
+    else
+        ok "$p: no sign-off, placeholder author"
     fi
 done
 
@@ -39,17 +49,20 @@ cp -a "$BUILD/xen-pristine" "$WORK/am"
 cp -a "$BUILD/xen-pristine" "$WORK/p1"
 (
     cd "$WORK/am" && git init -q && git add -A -f && \
-    git -c user.name=check -c user.email=check@localhost commit -qm base
+    git -c user.name=check -c user.email=check@example.org commit -qm base
 ) || bad "cannot set up a git tree for git am"
 am_ok=1
 for p in $series; do
-    if ! (cd "$WORK/am" && git -c user.name=check -c user.email=check@localhost am -q "$PATCHES/$p") >"$WORK/am.log" 2>&1; then
+    if ! (cd "$WORK/am" && git -c user.name=Submitter -c user.email=submitter@example.org am -q -s "$PATCHES/$p") >"$WORK/am.log" 2>&1; then
         bad "git am $p: $(head -n3 "$WORK/am.log" | tr '\n' ' ')"
         am_ok=0
         break
     fi
 done
 [ "$am_ok" = 1 ] && ok "series applies with git am"
+n=$(cd "$WORK/am" && git log --format=%B HEAD~$(echo "$series" | wc -w)..HEAD | grep -cx 'Signed-off-by: Submitter <submitter@example.org>')
+[ "$am_ok" = 1 ] && [ "$n" = "$(echo "$series" | wc -w)" ] && ok "git am -s adds the submitter's sign-off to every patch" \
+    || bad "git am -s signed $n of the patches"
 
 p1_ok=1
 for p in $series; do

@@ -17,7 +17,7 @@
 //! sets it per boot; the defaults are what the patched Xen with default
 //! options shows):
 //! - `VP2M_EXPECT_VIRTUAL_P2M`: `1` (default) the features word has
-//!   `XENFEAT_virtual_p2m`; `0` it must not (pristine Xen, `virtual-p2m=no`).
+//!   `XENFEAT_virtual_p2m`; `0` it must not (pristine Xen, `pv=virt-p2m=no`).
 //! - `VP2M_EXPECT_DOM0_TREE`: `present` dom0 keeps its 3-level tree,
 //!   `dropped` it stores `~0` (Xen booted with `dom0=virt-p2m`), `any`
 //!   (default) either, but consistent.

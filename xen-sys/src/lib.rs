@@ -125,6 +125,14 @@ mod c_layout {
             rust_entry!(xen_domctl_getdomaininfo.max_vcpu_id),
             rust_entry!(xen_domctl_address_size),
             rust_entry!(xen_domctl_address_size.size),
+            rust_entry!(xen_crash_dom0_p2m),
+            rust_entry!(xen_crash_dom0_p2m.version),
+            rust_entry!(xen_crash_dom0_p2m.flags),
+            rust_entry!(xen_crash_dom0_p2m.max_pfn),
+            rust_entry!(xen_crash_dom0_p2m.pfn_to_mfn_frame_list_list),
+            rust_entry!(xen_crash_dom0_p2m.p2m_cr3),
+            rust_entry!(xen_crash_dom0_p2m.p2m_vaddr),
+            rust_entry!(xen_crash_dom0_p2m.p2m_generation),
         ];
         assert_eq!(
             rust.len(),
@@ -156,5 +164,14 @@ mod c_layout {
     #[test]
     fn feature_bit_is_21() {
         assert_eq!(XENFEAT_virtual_p2m, 21);
+    }
+
+    #[test]
+    fn crash_note_is_the_contracts() {
+        assert_eq!(XEN_ELFNOTE_CRASH_DOM0_P2M, 0x1000003);
+        assert_eq!(XEN_CRASH_DOM0_P2M_VERSION, 1);
+        assert_eq!(XEN_CRASH_DOM0_P2M_PV, 1);
+        assert_eq!(XEN_CRASH_DOM0_P2M_COMPAT, 2);
+        assert_eq!(size_of::<xen_crash_dom0_p2m>(), 48);
     }
 }

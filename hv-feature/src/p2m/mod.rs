@@ -4,7 +4,7 @@
 //! 3-level tree when the list is not published, guarded by
 //! `p2m_generation`.
 //!
-//! Every guest value is checked as DESIGN.md section 1 says, with a typed
+//! Every guest value is checked as docs/design.md section 4 says, with a typed
 //! [`Error`] naming the value. Memory is bounded by the p2m's own
 //! structure: each distinct leaf page is mapped once, and an index maps
 //! leaf positions to those pages, so a huge guest whose unpopulated

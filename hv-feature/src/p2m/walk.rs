@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0 OR MIT
 //! The two walks: the linear list through the guest's page tables, and
-//! the 3-level tree. Both check every guest value they use (DESIGN.md
-//! section 1) and map each level with one batched call.
+//! the 3-level tree. Both check every guest value they use (docs/design.md
+//! section 4) and map each level with one batched call.
 
 use super::{Ctx, Source};
 use crate::backend::{Backend, Mapping};

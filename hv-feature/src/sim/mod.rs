@@ -73,7 +73,7 @@ pub enum SimError {
 }
 
 /// Default feature bits the simulated Xen reports to dom0 (the patched
-/// 4.17.5 value of DESIGN.md: bits 4,5,6,7,11,13,17 and 21).
+/// 4.17.5 value measured on it: bits 4,5,6,7,11,13,17 and 21).
 pub const DEFAULT_FEATURES: u32 = 0x0022_28f0;
 
 /// State behind the lock: memory and domains.
