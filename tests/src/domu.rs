@@ -437,15 +437,28 @@ fn save_restore_republishes_the_fields_and_the_restorer_decides_the_flag() {
     // of the saved domain) and clears the tree root until the guest runs.
     assert_eq!(a1.p2m_cr3, a0.p2m_cr3, "{a1:?}");
     assert_eq!(a1.pfn_to_mfn_frame_list_list, 0, "{a1:?}");
-    // A read now must fail with a typed error (measured: the stale root
-    // frame now belongs to the new domain and holds no page-table entry
-    // for the list, PteNotPresent), never return a p2m.
+    // A read now sees a stale p2m_cr3. Mostly that frame holds no page
+    // table of the new domain and the read fails with a typed guest-data
+    // error (measured: PteNotPresent, PSE bit set). But Xen may give the
+    // new domain the very frames the old one freed, and the restore code
+    // rebuilds the page tables in them: then the stale root is the right
+    // one (measured once, after a second save/restore). Either way a read
+    // must never return a p2m that is wrong: an Ok read was checked
+    // against the M2P entry by entry (list_opts), and must cover every page.
     match P2m::read(&pc, dom, &list_opts()) {
         Err(e) => {
             eprintln!("read before resume: {e}");
             assert!(e.is_guest_data(), "not a guest-data error: {e}");
         }
-        Ok(p) => panic!("read before resume returned a p2m: {p:?}"),
+        Ok(p) => {
+            let info = domain::domain_info(&pc, dom).expect("getdomaininfo");
+            eprintln!(
+                "read before resume: the stale root is valid in the new domain: {} valid entries, {} pages",
+                valid(&p),
+                info.tot_pages
+            );
+            assert_eq!(valid(&p), info.tot_pages, "{p:?}");
+        }
     }
     xl(&["unpause", &n]);
     let mut a2 = a1;
