@@ -462,9 +462,11 @@ fn save_restore_republishes_the_fields_and_the_restorer_decides_the_flag() {
     }
     xl(&["unpause", &n]);
     let mut a2 = a1;
+    // The restore code left the tree root 0; the resumed guest writes a
+    // frame or ~0 there. (p2m_cr3 may come back unchanged: see above.)
     let resumed = wait_for(60, || {
         a2 = arch(&pc, dom);
-        a2.pfn_to_mfn_frame_list_list != 0 && a2.p2m_cr3 != a0.p2m_cr3
+        a2.pfn_to_mfn_frame_list_list != 0
     });
     assert!(resumed, "fields not republished after resume: {a2:?}");
     assert_eq!(a2.p2m_generation, 0, "generation restarts at 0: {a2:?}");
