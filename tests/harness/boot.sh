@@ -11,6 +11,8 @@
 #   --build DIR       build folder (default: build)
 #   --xen IMAGE       Xen image (default: $BUILD/images/xen-patched)
 #   --xen-opts "..."  extra Xen command line options, e.g. pv=virt-p2m=no
+#   --dom0-opts "..." extra dom0 kernel command line options, e.g.
+#                     vp2m.toolstack=patched (the rootfs init's toolstack)
 #   --run "CMD"       a command for dom0 to run (repeatable; in this order)
 #   --timeout SECS    hard limit for the whole boot (default: 300)
 #   --module FILE.ko  an extra kernel module for init to load (repeatable)
@@ -36,6 +38,7 @@ set -uo pipefail
 BUILD=build
 XEN=""
 XEN_OPTS=""
+DOM0_OPTS=""
 TIMEOUT=300
 KVM=0
 DISK=""
@@ -51,6 +54,7 @@ while [ $# -gt 0 ]; do
         --build) BUILD=$2; shift 2 ;;
         --xen) XEN=$2; shift 2 ;;
         --xen-opts) XEN_OPTS=$2; shift 2 ;;
+        --dom0-opts) DOM0_OPTS=$2; shift 2 ;;
         --run) RUNS+=("$2"); shift 2 ;;
         --timeout) TIMEOUT=$2; shift 2 ;;
         --module) MODULES+=("$2"); shift 2 ;;
@@ -110,6 +114,7 @@ XEN_CMDLINE="console=com1 loglvl=all guest_loglvl=all noreboot dom0_mem=512M,max
 extra="${DISK:+, disk $DISK}"
 [ "$MEM" = 1024 ] || extra="$extra, $MEM MiB"
 [ "$KDUMP" = 0 ] || extra="$extra, kdump"
+[ -z "$DOM0_OPTS" ] || extra="$extra, dom0 [$DOM0_OPTS]"
 echo "BOOT $NAME: $(basename "$XEN") [$XEN_CMDLINE] accel=$ACCEL$extra, log $LOG"
 
 # QEMU copies -kernel/-initrd file names into the module command lines, so
@@ -121,7 +126,7 @@ cp "$BUILD/images/vmlinuz" "$WORK/vmlinuz"
         -nographic -no-reboot -serial stdio -monitor none \
         -device isa-debug-exit,iobase=0xf4,iosize=0x04 "${DRIVE[@]}" \
         -kernel xen -append "$XEN_CMDLINE" \
-        -initrd "vmlinuz console=hvc0 earlyprintk=xen,initrd.gz"
+        -initrd "vmlinuz console=hvc0 earlyprintk=xen${DOM0_OPTS:+ $DOM0_OPTS},initrd.gz"
 ) > "$LOG" 2>&1 < /dev/null &
 QEMU=$!
 

@@ -6,7 +6,7 @@ set -euo pipefail
 
 PKGS="gcc make python3 bison flex cpio busybox-static qemu-system-x86 \
 libclang-dev clang gcc-multilib dpkg-dev xz-utils e2fsprogs binutils \
-crash makedumpfile"
+crash makedumpfile libyajl-dev uuid-dev zlib1g-dev python3-dev pkg-config acpica-tools rsync"
 
 SRC_LIST=/etc/apt/sources.list.d/xen-vp2m-src.sources
 need_update=0

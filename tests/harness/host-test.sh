@@ -9,10 +9,15 @@
 #   patched-no-virt-p2m     pv=virt-p2m=no turns the support off: no bit 21,
 #                           and dom0=virt-p2m is ignored (dom0 keeps its tree)
 #   patched-balloon         dom0 grows past its maximum: Linux adds p2m pages
-#   patched-domu            dom0 from the rootfs disk with Debian's toolstack;
-#                           a PV domU made with xl (SIF_VIRT_P2M_4TOOLS, so
-#                           it drops its tree): its list, xl dump-core read
-#                           back by hv-feature core, xl save/restore, xl mem-set
+#   patched-domu            dom0 from the rootfs disk, daemons and xl of the
+#                           toolstack built from build/xen-patched; PV domUs
+#                           made with a stock xl create of each toolstack:
+#                           patched: SIF_VIRT_P2M_4TOOLS in start info, tree
+#                           dropped, list alone = M2P; xl dump-core read back
+#                           by hv-feature core, xl mem-set, xl save/restore
+#                           keeps the flag; pristine and Debian's (the
+#                           controls): no flag, tree kept; restore by the
+#                           pristine toolstack drops the flag, by ours sets it
 # Prints every test's line, and at the end the summed counts.
 # Usage: host-test.sh BUILD_DIR
 set -uo pipefail
@@ -64,12 +69,22 @@ run_boot patched-dom0-virt-p2m "$BUILD/images/xen-patched" "dom0=virt-p2m" \
 # pv=virt-p2m=no also disables dom0=virt-p2m: dom0 must keep its tree.
 run_boot patched-no-virt-p2m "$BUILD/images/xen-patched" "pv=virt-p2m=no dom0=virt-p2m" \
     "VP2M_EXPECT_VIRTUAL_P2M=0 VP2M_EXPECT_DOM0_TREE=present $T"
-# The domU (96 MiB); the tests dump, balloon, save and restore it.
-BOOT_ARGS=(--disk "$BUILD/images/rootfs.ext4" --mem 1536)
-BOOT_TIMEOUT=1200
+# The domUs (96 MiB each), one per toolstack; the tests dump, balloon, save
+# and restore them.  vp2m-toolstack NAME runs a command with NAME's xl.
+BOOT_ARGS=(--disk "$BUILD/images/rootfs.ext4" --mem 1536 --dom0-opts vp2m.toolstack=patched)
+BOOT_TIMEOUT=1800
+D="--nocapture --ignored"
 run_boot patched-domu "$BUILD/images/xen-patched" "" \
-    "vp2m-domu-start --sif-virt-p2m vp2m-domu memory=96" \
-    "VP2M_DOMU=vp2m-domu $T --ignored domu::"
+    "vp2m-domu-start vp2m-domu memory=96" \
+    "vp2m-toolstack pristine vp2m-domu-start vp2m-domu-pristine memory=96" \
+    "vp2m-toolstack debian vp2m-domu-start vp2m-domu-debian memory=96" \
+    "hv-feature verify \$(xl domid vp2m-domu)" \
+    "hv-feature verify \$(xl domid vp2m-domu-pristine)" \
+    "VP2M_DOMU=vp2m-domu VP2M_EXPECT_SIF=set VP2M_EXPECT_RESTORED_SIF=set $T $D domu::" \
+    "VP2M_DOMU=vp2m-domu-pristine VP2M_EXPECT_SIF=clear $T $D domu::domu_" \
+    "VP2M_DOMU=vp2m-domu-debian VP2M_EXPECT_SIF=clear $T $D domu::domu_" \
+    "vp2m-toolstack pristine env VP2M_DOMU=vp2m-domu VP2M_EXPECT_RESTORED_SIF=clear $T $D domu::save_restore" \
+    "VP2M_DOMU=vp2m-domu-pristine VP2M_EXPECT_RESTORED_SIF=set $T $D domu::save_restore"
 BOOT_ARGS=()
 BOOT_TIMEOUT=300
 

@@ -1,8 +1,14 @@
 #!/bin/bash
 # SPDX-License-Identifier: Apache-2.0 OR MIT
-# Build the dom0 root file system with Debian's Xen toolstack (the same
-# 4.17.5+72-g01140da4e8-1 as the pinned hypervisor) and a PV domU to create
-# with `xl create`.  Outputs:
+# Build the dom0 root file system with three Xen toolstacks and a PV domU to
+# create with `xl create`:
+#   debian    Debian's binary packages (the same 4.17.5+72-g01140da4e8-1 as
+#             the pinned hypervisor), in /usr: what a user has today
+#   patched   ours, built from build/xen-patched (toolstack.sh), /opt/xen-patched
+#   pristine  ours, built from build/xen-pristine (the control), /opt/xen-pristine
+# dom0's init starts the daemons of the one named by vp2m.toolstack= on dom0's
+# command line (default debian); vp2m-toolstack NAME CMD runs CMD with another
+# one's xl.  Outputs:
 #   $BUILD/images/rootfs.ext4            dom0's root file system (attach with
 #                                        boot.sh --disk; QEMU uses it read-only
 #                                        through a snapshot)
@@ -14,7 +20,7 @@
 # which tests/harness/rootfs/init sets up at boot.  The disk holds the domU
 # too: Debian's dom0 kernel again and a busybox initramfs (/vp2m/domu).
 # Cached: nothing is rebuilt unless this script, tests/harness/rootfs/*, the
-# kernel or busybox changed.
+# kernel, busybox or one of our toolstacks changed.
 # Usage: rootfs.sh BUILD_DIR
 set -euo pipefail
 
@@ -31,7 +37,9 @@ libxentoollog1 libxentoolcore1 libxendevicemodel1 libxenhypfs1"
 # ucf (hotplug and packaging) are not needed to create a PV domU and are left
 # out to keep the image small.
 LIB_PKGS="libc6 libgcc-s1 libyajl2 libuuid1 liblzma5 libzstd1 zlib1g \
-libtinfo6 libncurses6 libncursesw6"
+libtinfo6 libncurses6 libncursesw6 libbz2-1.0"
+# Our toolstacks (toolstack.sh), each a staging root holding /opt/xen-NAME.
+OURS="patched pristine"
 # Modules: first stage (disk and file system), dom0 (what xenstored,
 # xenconsoled and xl use).
 STAGE1_MODULES="virtio_pci virtio_blk crc32c_generic ext4"
@@ -45,15 +53,19 @@ OUT1="$IMAGES/initrd-rootfs.cpio.gz"
 
 KDEB=$(ls "$BUILD"/dl/linux-image-6.1.0-*-amd64_*.deb 2>/dev/null | head -n1 || true)
 [ -n "$KDEB" ] && [ -f "$IMAGES/vmlinuz" ] || { echo "rootfs: dom0 kernel missing; run 'make dom0-kernel'" >&2; exit 1; }
-XEN_TREE="$BUILD/xen-pristine"
-[ -f "$XEN_TREE/.extracted" ] || { echo "rootfs: $XEN_TREE missing; run 'make xen-trees'" >&2; exit 1; }
+for t in $OURS; do
+    [ -x "$BUILD/toolstack/$t/root/opt/xen-$t/sbin/xl" ] \
+        || { echo "rootfs: the $t toolstack is not built; run 'make toolstack'" >&2; exit 1; }
+done
 [ -x /bin/busybox ] || { echo "rootfs: /bin/busybox missing; run 'make deps'" >&2; exit 1; }
-for t in mkfs.ext4 readelf cpio gcc python3; do
+for t in mkfs.ext4 readelf cpio; do
     command -v "$t" >/dev/null || { echo "rootfs: $t missing; run 'make deps'" >&2; exit 1; }
 done
 
 key=$( { cat "$0"; find "$HARNESS/rootfs" -type f | sort | xargs cat; basename "$KDEB";
-         sha256sum < "$IMAGES/vmlinuz"; sha256sum < /bin/busybox; } | sha256sum | cut -d' ' -f1)
+         sha256sum < "$IMAGES/vmlinuz"; sha256sum < /bin/busybox;
+         for t in $OURS; do (cd "$BUILD/toolstack/$t/root" && find . -type f | sort | xargs sha256sum); done;
+       } | sha256sum | cut -d' ' -f1)
 if [ -f "$OUT" ] && [ -f "$OUT1" ] && [ "$(cat "$WORK/.key" 2>/dev/null)" = "$key" ]; then
     echo "rootfs: $OUT is up to date"
     touch "$OUT" "$OUT1"
@@ -94,18 +106,28 @@ done
 rm -rf "$ROOT"/usr/share/{doc,man,info,locale,lintian,bash-completion} \
        "$ROOT"/usr/lib/x86_64-linux-gnu/gconv "$ROOT"/usr/lib/xen-4.17/lib/python \
        "$ROOT"/usr/lib/xen-4.17/boot
+# Ours, next to Debian's.
+for t in $OURS; do
+    cp -a "$BUILD/toolstack/$t/root/." "$ROOT/"
+    echo "xen-$t=$(cat "$BUILD/toolstack/$t/root/opt/xen-$t/.source" 2>/dev/null || echo "build/xen-$t")" >> "$WORK/packages"
+done
 
 # Every ELF of the toolstack must find its libraries in the image.
+# Ours find their own libraries through their rpath (/opt/xen-NAME/lib).
 libdirs="$ROOT/lib/x86_64-linux-gnu $ROOT/usr/lib/x86_64-linux-gnu $ROOT/usr/lib/xen-4.17/lib/x86_64-linux-gnu"
 missing=""
 while read -r f; do
+    dirs=$libdirs
+    case "$f" in "$ROOT"/opt/xen-*) o=${f#"$ROOT"/opt/}; dirs="$ROOT/opt/${o%%/*}/lib $libdirs" ;; esac
     for lib in $(readelf -d "$f" 2>/dev/null | sed -n 's/.*Shared library: \[\(.*\)\]/\1/p'); do
         found=0
-        for d in $libdirs; do [ -e "$d/$lib" ] && found=1 && break; done
+        for d in $dirs; do [ -e "$d/$lib" ] && found=1 && break; done
         [ "$found" = 1 ] || missing="$missing ${f#"$ROOT"}:$lib"
     done
 done < <(find "$ROOT/usr/lib/xen-4.17/bin" "$ROOT/usr/bin" "$ROOT/usr/sbin" \
-              "$ROOT/usr/lib/x86_64-linux-gnu" -maxdepth 1 -type f \
+              "$ROOT/usr/lib/x86_64-linux-gnu" \
+              $(for t in $OURS; do echo "$ROOT/opt/xen-$t/bin $ROOT/opt/xen-$t/sbin $ROOT/opt/xen-$t/lib $ROOT/opt/xen-$t/lib/xen/bin"; done) \
+              -maxdepth 1 -type f \
          | while read -r f; do [ "$(head -c4 "$f" | tr -d '\0' | tail -c3)" = ELF ] && echo "$f"; done)
 [ -z "$missing" ] || { echo "rootfs: libraries missing from the image:$missing" >&2; exit 1; }
 
@@ -149,24 +171,8 @@ echo vp2m-dom0 > "$ROOT/etc/hostname"
 install -m 755 "$HARNESS/rootfs/init" "$ROOT/sbin/init"
 install -m 755 "$HARNESS/rootfs/domu-start" "$ROOT/usr/local/sbin/vp2m-domu-start"
 install -m 755 "$HARNESS/rootfs/domu-check" "$ROOT/usr/local/sbin/vp2m-domu-check"
+install -m 755 "$HARNESS/rootfs/toolstack" "$ROOT/usr/local/sbin/vp2m-toolstack"
 
-# The SIF_VIRT_P2M_4TOOLS shim for xl (see sif-virt-p2m.c), compiled against
-# the pinned tree's tools headers; xenctrl.h needs the generated
-# xen/foreign/x86_*.h, made here the way tools/include/xen-foreign does.
-INC="$WORK/include"
-pub=$(cd "$XEN_TREE/xen/include/public" && pwd)
-mkdir -p "$INC/xen/foreign"
-cp -r "$pub"/. "$INC/xen/"
-cp -r "$XEN_TREE/tools/include/xen-foreign" "$WORK/xen-foreign"
-for a in x86_32 x86_64; do
-    (cd "$WORK/xen-foreign" &&
-     python3 mkheader.py "$a" "$a.h.tmp" "$pub/arch-x86/xen-$a.h" "$pub/arch-x86/xen.h" "$pub/xen.h")
-    sed 's/(__align8__ \(uint64_t\))/(\1)/g' < "$WORK/xen-foreign/$a.h.tmp" > "$INC/xen/foreign/$a.h"
-done
-mkdir -p "$ROOT/usr/local/lib"
-gcc -O2 -Wall -Werror -shared -fPIC -D__XEN_TOOLS__ -I"$INC" -I"$XEN_TREE/tools/include" \
-    -o "$ROOT/usr/local/lib/vp2m-sif-virt-p2m.so" "$HARNESS/rootfs/sif-virt-p2m.c" -ldl
-rm -rf "$INC" "$WORK/xen-foreign"
 cp "$WORK/packages" "$ROOT/vp2m/packages"
 
 # ---- The domU: the same kernel, a busybox initramfs, the xl config --------------

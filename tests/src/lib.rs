@@ -6,8 +6,9 @@
 //! it by 192 MiB), so they are `#[ignore]`d: run them with `-- --ignored`
 //! on a host you can spare; `make test` does, in its own boot. So are the
 //! domU tests (`domu::`): they need a PV domU named by `VP2M_DOMU`, which
-//! they dump, save, restore and balloon; `make test` creates one in a boot
-//! with Debian's toolstack.
+//! they dump, save, restore and balloon; `make test` creates them in a boot
+//! with the toolstack built from the patched tree, plus controls made by the
+//! pristine tree's toolstack and Debian's (see `domu`).
 //! `make test` builds them as a static binary and runs them inside the QEMU
 //! dom0 on the patched Xen, once per boot configuration. Elsewhere they
 //! refuse: every test fails with a message saying it needs a Xen dom0.
