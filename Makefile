@@ -131,7 +131,8 @@ boot: images tools
 	    --run 'hv-feature info 0' $(BUILD)/bin/hv-feature
 
 # ---- make test --------------------------------------------------------------
-test: lint cargo-test patch-check abi-test abi-history fuzz harness-test host-test kdump-test
+test: lint cargo-test patch-check abi-test abi-history fuzz harness-test host-test kdump-test \
+      guest-test
 
 lint: $(BUILD)/xen-patched/.extracted
 	cargo fmt --all --check

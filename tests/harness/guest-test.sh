@@ -10,7 +10,7 @@
 #   pristine        unpatched Xen: clear in both widths (the control)
 # In every boot, for pv64 and pv32pae: created by stock xl (no
 # SIF_VIRT_P2M_4TOOLS: the guest must keep its tree) and with the flag (the
-# LD_PRELOAD shim: it must drop it).  Each case: the guest's result line,
+# stock xl of our patched toolstack: it must drop it).  Each case: the guest's result line,
 # dom0's view of its shared_info, `hv-feature verify` consistent over every
 # pfn (list = tree = M2P).
 # The hostile images (build/guest/images/*.img from tests/guest/images/*.desc)
