@@ -408,7 +408,10 @@ fn rule3_p2m_cr3() {
     h.update_arch(dom, |a| a.p2m_cr3 = root.0 << 12).unwrap();
     let e = read(&h, dom).unwrap_err();
     assert!(matches!(e, Error::GuestFrameUnmappable { frame, .. } if frame == root.0));
-    assert!(e.is_guest_data(), "a frame the guest named is the guest's fault");
+    assert!(
+        e.is_guest_data(),
+        "a frame the guest named is the guest's fault"
+    );
     // 32-bit: the folded mfn is bounded too (0xfff folds to mfn 0xfff00000).
     let (h, dom) = hostile(W32);
     h.update_arch(dom, |a| a.p2m_cr3 = 0xfff).unwrap();
@@ -522,7 +525,10 @@ fn rule5_page_table_entries() {
     h.write_word(t, off, 8, (foreign.0 << 12) | 0x163).unwrap();
     let e = read(&h, dom).unwrap_err();
     assert!(matches!(e, Error::GuestFrameUnmappable { frame, .. } if frame == foreign.0));
-    assert!(e.is_guest_data(), "a frame the guest named is the guest's fault");
+    assert!(
+        e.is_guest_data(),
+        "a frame the guest named is the guest's fault"
+    );
     // PAE: a not-present page-directory-pointer entry.
     let (h, dom) = hostile(W32);
     let va = h.list_layout(dom).unwrap().vaddr;
