@@ -287,7 +287,7 @@ boot staging-no-virt-p2m "$S/images/xen-patched" "pv=virt-p2m=no dom0=virt-p2m" 
     "VP2M_EXPECT_VIRTUAL_P2M=0 VP2M_EXPECT_DOM0_TREE=present"
 boot_checks staging-no-virt-p2m False present
 check "staging-no-virt-p2m: Xen warns that dom0=virt-p2m is ignored" \
-    grep -aq 'dom0=virt-p2m ignored with pv=virt-p2m=0' "$BUILD/logs/staging-no-virt-p2m.log"
+    grep -aq 'dom0=virt-p2m ignored with pv=virt-p2m=no' "$BUILD/logs/staging-no-virt-p2m.log"
 echo "staging-test: patched, dom0=virt-p2m"
 boot staging-dom0-virt-p2m "$S/images/xen-patched" "dom0=virt-p2m" \
     "VP2M_EXPECT_VIRTUAL_P2M=1 VP2M_EXPECT_DOM0_TREE=dropped"
