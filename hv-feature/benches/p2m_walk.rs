@@ -32,7 +32,7 @@ use criterion::{black_box, Criterion, Throughput};
 use hv_feature::p2m::{verify, P2m, ReadOptions, Refresh, SourcePref};
 use hv_feature::sim::fuzz::Meter;
 use hv_feature::sim::{GuestSpec, SimHost, SimMap};
-use hv_feature::{Backend, DomId, GuestWidth, Mapping};
+use hv_feature::{Backend, DomId, GuestWidth, Mapping, Mfn};
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
@@ -100,17 +100,17 @@ fn opts(source: SourcePref) -> ReadOptions {
 /// distinct leaf pages and the tree's (each in first-use order, verify's
 /// order), the M2P, and the pfn of each list page's first use.
 struct Arrays {
-    list: SimMap,
+    list: Vec<u8>,
     base: Vec<u64>,
-    tree: Option<SimMap>,
-    m2p: SimMap,
+    tree: Option<Vec<u8>>,
+    m2p: Vec<u8>,
 }
 
-fn distinct_leaves(p: &P2m<SimHost>) -> (Vec<u64>, Vec<u64>) {
+fn distinct_leaves(p: &P2m<SimHost>) -> (Vec<Mfn>, Vec<u64>) {
     let mut seen = HashSet::new();
     let (mut frames, mut base) = (Vec::new(), Vec::new());
     for k in 0..p.leaf_count() {
-        let f = p.leaf_frame(k).expect("leaf").0;
+        let f = p.leaf_frame(k).expect("leaf");
         if seen.insert(f) {
             frames.push(f);
             base.push(k * p.entries_per_page());
@@ -122,13 +122,17 @@ fn distinct_leaves(p: &P2m<SimHost>) -> (Vec<u64>, Vec<u64>) {
 fn arrays(host: &SimHost) -> Arrays {
     let l = P2m::read(host, DOM, &opts(SourcePref::List)).expect("list");
     let (frames, base) = distinct_leaves(&l);
-    let list = host.map_frames(DOM, &frames).expect("map list");
+    // Plain owned copies of what verify reads through its mappings.
+    let copy = |m: SimMap| m.mem().to_vec();
+    let list = copy(host.map_frames(DOM, &frames).expect("map list"));
     let tree = P2m::read(host, DOM, &opts(SourcePref::Tree)).ok().map(|t| {
         let (frames, _) = distinct_leaves(&t);
-        host.map_frames(DOM, &frames).expect("map tree")
+        copy(host.map_frames(DOM, &frames).expect("map tree"))
     });
-    let m2p: Vec<u64> = host.m2p_frames().iter().map(|m| m.0).collect();
-    let m2p = host.map_frames(DomId::XEN, &m2p).expect("map m2p");
+    let m2p = copy(
+        host.map_frames(DomId::XEN, &host.m2p_frames())
+            .expect("map m2p"),
+    );
     Arrays {
         list,
         base,
@@ -146,8 +150,8 @@ fn le(b: &[u8], i: usize) -> u64 {
 /// The roofline: exactly the reads verify must do, in its order, as a
 /// plain loop; returns what it found so none of it is optimised away.
 fn roofline(a: &Arrays) -> [u64; 4] {
-    let (list, m2p) = (a.list.bytes(), a.m2p.bytes());
-    let tree = a.tree.as_ref().map(|t| t.bytes());
+    let (list, m2p) = (&a.list[..], &a.m2p[..]);
+    let tree = a.tree.as_deref();
     let mut acc = [0u64; 4];
     for (s, &base) in a.base.iter().enumerate() {
         let lp = &list[s * 4096..(s + 1) * 4096];

@@ -1,51 +1,82 @@
 // SPDX-License-Identifier: Apache-2.0 OR MIT
-//! The small interface every operation of this crate is written against:
-//! issue a hypercall with a buffer, and map a batch of frames read-only.
+//! The interface every operation of this crate is written against: the
+//! typed questions the reader asks about the host and a domain, and a
+//! read-only map of a batch of frames.
 //!
-//! [`crate::privcmd::Privcmd`] implements it on a real Xen dom0;
-//! [`crate::sim::SimHost`] implements it on simulated machine memory.
+//! [`crate::privcmd::Privcmd`] implements it on a real Xen dom0 (it alone
+//! encodes hypercall buffers); the dump backends ([`crate::dump_core`],
+//! [`crate::vmcore`]) and, with the `sim` feature, the simulator answer
+//! the same calls from their own data.
 
+use crate::domain::DomainInfo;
 use crate::error::Error;
-use crate::types::DomId;
+use crate::features::{Features, XenVersion};
+use crate::types::{DomId, GuestWidth, Mfn};
 use nix::errno::Errno;
 
-/// The offset into `buf` held by the 8-byte guest handle at `handle` (see
-/// [`Backend::hypercall`]), checked to lie within `buf`: `EFAULT` if not.
-pub fn handle_offset(buf: &[u8], handle: usize) -> Result<usize, Errno> {
-    let field = buf
-        .get(handle..handle.checked_add(8).ok_or(Errno::EFAULT)?)
-        .ok_or(Errno::EFAULT)?;
-    let off = u64::from_le_bytes(field.try_into().map_err(|_| Errno::EFAULT)?);
-    usize::try_from(off)
-        .ok()
-        .filter(|&o| o <= buf.len())
-        .ok_or(Errno::EFAULT)
-}
+pub use crate::sys::Mem;
 
 /// A read-only mapping of consecutive pages, unmapped when dropped.
-pub trait Mapping {
-    /// The mapped bytes: `PAGE_SIZE` bytes per frame, in request order.
-    fn bytes(&self) -> &[u8];
+///
+/// Mappings are `Send` and `Sync`: they are read only through [`Mem`],
+/// whose volatile word loads are sound from any thread.
+pub trait Mapping: Send + Sync {
+    /// The mapped bytes as they are now, `PAGE_SIZE` bytes per frame in
+    /// request order. Another party may write them while they are read.
+    fn mem(&self) -> Mem<'_>;
 }
 
-/// Where hypercalls go and foreign frames come from.
+/// The error of an operation a backend does not offer (a dump file has no
+/// running Xen to ask for its features, say): what a Xen without the
+/// hypercall answers.
+pub fn unsupported(name: &'static str) -> Error {
+    Error::Hypercall {
+        name,
+        errno: Errno::ENOSYS,
+        hint: " (not available from this backend)",
+    }
+}
+
+/// Where domain facts and foreign frames come from.
 pub trait Backend {
     /// The guard type of a mapping.
     type Map: Mapping;
 
-    /// Issues hypercall `op` as `op(cmd, buf)` (`domctl` takes `buf`
-    /// alone and ignores `cmd`). `buf` holds the C argument structure,
-    /// optionally followed by arrays it points to: each offset in
-    /// `handles` is the position in `buf` of an 8-byte guest handle whose
-    /// value, on entry, is an offset into `buf`; the backend turns it into
-    /// the address where that part of `buf` lives during the call. `buf`
-    /// is copied in and back out. Returns the hypercall's non-negative
-    /// result, or the errno.
-    fn hypercall(&self, op: u32, cmd: u64, buf: &mut [u8], handles: &[usize])
-        -> Result<i64, Errno>;
+    /// What getdomaininfo says about `dom` ([`Error::NoSuchDomain`] if it
+    /// does not exist).
+    fn domain_info(&self, dom: DomId) -> Result<DomainInfo, Error>;
+
+    /// The width of PV domain `dom` (its address size).
+    fn guest_width(&self, dom: DomId) -> Result<GuestWidth, Error>;
+
+    /// The host's largest machine frame number.
+    fn max_mfn(&self) -> Result<Mfn, Error>;
+
+    /// The base mfn of each 2 MiB extent of the host's M2P table, at most
+    /// `max_extents` of them, in mfn order.
+    fn m2p_extents(&self, max_extents: u32) -> Result<Vec<Mfn>, Error> {
+        let _ = max_extents;
+        Err(unsupported("memory_op machphys_mfn_list"))
+    }
+
+    /// Submap 0 of the features Xen reports to the caller.
+    fn features(&self) -> Result<Features, Error> {
+        Err(unsupported("xen_version get_features"))
+    }
+
+    /// The running Xen's version.
+    fn xen_version(&self) -> Result<XenVersion, Error> {
+        Err(unsupported("xen_version version"))
+    }
+
+    /// Sets `dom`'s maximum reservation, in KiB (what `xl mem-max` does).
+    fn set_max_mem(&self, dom: DomId, max_kb: u64) -> Result<(), Error> {
+        let _ = (dom, max_kb);
+        Err(unsupported("domctl max_mem"))
+    }
 
     /// Maps `frames` of domain `dom` read-only, one page each, in order.
     /// Every per-frame error is checked: if any frame fails, the call
     /// returns [`Error::MapFrame`] naming the first failing frame.
-    fn map_frames(&self, dom: DomId, frames: &[u64]) -> Result<Self::Map, Error>;
+    fn map_frames(&self, dom: DomId, frames: &[Mfn]) -> Result<Self::Map, Error>;
 }

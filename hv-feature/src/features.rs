@@ -2,10 +2,8 @@
 //! `XENVER_get_features` as a typed set, and the Xen version.
 
 use crate::backend::Backend;
-use crate::domain::{struct_bytes, struct_from};
 use crate::error::Error;
 use serde::Serialize;
-use xen_sys::xen_feature_info;
 
 bitflags::bitflags! {
     /// Submap 0 of the feature bits Xen reports to the calling domain.
@@ -148,25 +146,10 @@ impl Features {
     }
 }
 
-/// Asks Xen for submap 0 of the calling domain's features.
+/// Asks Xen for submap 0 of the calling domain's features
+/// ([`Backend::features`]).
 pub fn query<B: Backend>(b: &B) -> Result<Features, Error> {
-    let mut buf = struct_bytes(&xen_feature_info {
-        submap_idx: 0,
-        submap: 0,
-    });
-    b.hypercall(
-        xen_sys::__HYPERVISOR_xen_version,
-        xen_sys::XENVER_get_features as u64,
-        &mut buf,
-        &[],
-    )
-    .map_err(|errno| Error::Hypercall {
-        name: "xen_version get_features",
-        errno,
-        hint: "",
-    })?;
-    let fi: xen_feature_info = struct_from(&buf);
-    Ok(Features::from_bits_retain(fi.submap))
+    b.features()
 }
 
 /// Where Linux publishes the same word in dom0 (hex).
@@ -202,39 +185,22 @@ impl std::fmt::Display for XenVersion {
     }
 }
 
-/// `XENVER_version` and `XENVER_extraversion`.
+/// `XENVER_version` and `XENVER_extraversion` ([`Backend::xen_version`]).
 pub fn version<B: Backend>(b: &B) -> Result<XenVersion, Error> {
-    let mut none = [0u8; 0];
-    let v = b
-        .hypercall(
-            xen_sys::__HYPERVISOR_xen_version,
-            xen_sys::XENVER_version as u64,
-            &mut none,
-            &[],
-        )
-        .map_err(|errno| Error::Hypercall {
-            name: "xen_version version",
-            errno,
-            hint: "",
-        })?;
-    let mut extra = [0u8; 16];
-    b.hypercall(
-        xen_sys::__HYPERVISOR_xen_version,
-        xen_sys::XENVER_extraversion as u64,
-        &mut extra,
-        &[],
-    )
-    .map_err(|errno| Error::Hypercall {
-        name: "xen_version extraversion",
-        errno,
-        hint: "",
-    })?;
-    let end = extra.iter().position(|&c| c == 0).unwrap_or(extra.len());
-    Ok(XenVersion {
-        major: (v as u32) >> 16,
-        minor: (v as u32) & 0xffff,
-        extra: String::from_utf8_lossy(&extra[..end]).into_owned(),
-    })
+    b.xen_version()
+}
+
+impl XenVersion {
+    /// Decodes `XENVER_version`'s `(major << 16) | minor` and the
+    /// NUL-terminated `XENVER_extraversion` string.
+    pub fn from_raw(version: u32, extra: &[u8]) -> XenVersion {
+        let end = extra.iter().position(|&c| c == 0).unwrap_or(extra.len());
+        XenVersion {
+            major: version >> 16,
+            minor: version & 0xffff,
+            extra: String::from_utf8_lossy(&extra[..end]).into_owned(),
+        }
+    }
 }
 
 #[cfg(test)]

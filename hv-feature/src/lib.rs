@@ -8,29 +8,39 @@
 //! - [`p2m`]: the hardened reader of the linear list and the 3-level tree,
 //!   guarded by `p2m_generation`.
 //!
-//! - [`core`]: an `xl dump-core` file as a backend, and its p2m rebuilt from
+//! - [`dump_core`]: an `xl dump-core` file as a backend, and its p2m rebuilt from
 //!   the dump's own `shared_info` and page tables, checked against `.xen_p2m`.
 //! - [`vmcore`]: a Xen host crash dump (`/proc/vmcore` after Xen crashed)
 //!   as a backend, and dom0's p2m rebuilt from it with the crash note
 //!   `XEN_ELFNOTE_CRASH_DOM0_P2M`, or from the tree without it.
 //!
 //! Every operation is written once against [`backend::Backend`]:
-//! [`privcmd::Privcmd`] on a real dom0, [`sim::SimHost`] on simulated
-//! machine memory, [`core::CoreFile`] on a guest's dump, [`vmcore::VmcoreFile`]
-//! on a host crash dump.
+//! [`privcmd::Privcmd`] on a real dom0, [`dump_core::CoreFile`] on a
+//! guest's dump, [`vmcore::VmcoreFile`] on a host crash dump, and with the
+//! `sim` feature (off by default) `sim::SimHost` on simulated machine
+//! memory, with the fuzzing harness `sim::fuzz`.
+//!
+//! All `unsafe` code of the crate is in one private module (the privcmd
+//! system calls and the volatile reads of guest-shared memory); the lint
+//! denies it everywhere else.
+
+#![deny(unsafe_code)]
 
 pub mod backend;
-pub mod core;
 pub mod domain;
+pub mod dump_core;
 pub mod error;
 pub mod features;
+mod le;
 pub mod p2m;
 pub mod privcmd;
 pub mod shared_info;
+#[cfg(any(test, feature = "sim"))]
 pub mod sim;
+mod sys;
 pub mod types;
 pub mod vmcore;
 
-pub use backend::{Backend, Mapping};
+pub use backend::{Backend, Mapping, Mem};
 pub use error::Error;
 pub use types::{DomId, GuestWidth, Mfn, Pfn};

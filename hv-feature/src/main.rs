@@ -8,11 +8,11 @@
 //! environment error (not dom0, module not loaded, interface mismatch).
 
 use hv_feature::backend::Backend;
-use hv_feature::core::CoreFile;
+use hv_feature::dump_core::CoreFile;
 use hv_feature::features::{self, Features};
 use hv_feature::p2m::{self, P2m, ReadOptions, SourcePref};
 use hv_feature::privcmd::Privcmd;
-use hv_feature::shared_info::{self, ArchSharedInfo};
+use hv_feature::shared_info::ArchSharedInfo;
 use hv_feature::vmcore::{self, NoteState, VmcoreFile};
 use hv_feature::{domain, DomId, Error, Pfn};
 use serde_json::json;
@@ -317,7 +317,7 @@ fn cmd_verify(dom: DomId, json: bool) -> Result<(), Failure> {
 
 fn cmd_core(path: &str, source: SourcePref, json: bool) -> Result<(), Failure> {
     let core = CoreFile::open(Path::new(path))?;
-    let r = hv_feature::core::compare(&core, source)?;
+    let r = hv_feature::dump_core::compare(&core, source)?;
     if json {
         let mut v = serde_json::to_value(&r).map_err(|e| {
             Failure::Env(Error::Unexpected {
@@ -567,13 +567,9 @@ fn cmd_features(json: bool) -> Result<(), Failure> {
 
 fn cmd_info(dom: DomId, json: bool) -> Result<(), Failure> {
     let pc = Privcmd::open()?;
-    let info = domain::domain_info(&pc, dom)?;
-    if info.hvm {
-        return Err(Failure::Env(Error::NotPv(dom)));
-    }
-    let width = domain::guest_width(&pc, dom)?;
-    let map_dom = if dom == DomId(0) { DomId::SELF } else { dom };
-    let a: ArchSharedInfo = shared_info::read(&pc, map_dom, info.shared_info_frame, width)?;
+    let pv = domain::PvDomain::open(&pc, dom)?;
+    let (info, width) = (pv.info, pv.width);
+    let a: ArchSharedInfo = pv.arch()?;
     if json {
         let out = json!({
             "domid": dom.0,

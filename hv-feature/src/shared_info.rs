@@ -2,10 +2,11 @@
 //! The arch part of a PV guest's `shared_info`, decoded for either guest
 //! width from the raw page. Values are the guest's, not yet checked.
 
-use crate::backend::{Backend, Mapping};
+use crate::backend::{Backend, Mapping, Mem};
 use crate::error::Error;
 use crate::types::{DomId, GuestWidth, Mfn};
 use serde::Serialize;
+use std::sync::atomic::{fence, Ordering};
 
 /// Byte offset of `shared_info.arch` and of the fields inside it, per width.
 struct ArchLayout {
@@ -56,14 +57,13 @@ impl ArchSharedInfo {
             GuestWidth::W64 => LAYOUT_64,
             GuestWidth::W32 => LAYOUT_32,
         };
-        let word = |i: usize| -> Option<u64> {
-            let at = l.arch + i * l.word;
-            let b = page.get(at..at + l.word)?;
-            Some(match l.word {
-                8 => u64::from_le_bytes(b.try_into().ok()?),
-                _ => u32::from_le_bytes(b.try_into().ok()?) as u64,
-            })
-        };
+        ArchSharedInfo::fields(page.get(l.arch..)?, l.word)
+    }
+
+    /// The fields from `arch`, the start of `struct arch_shared_info`
+    /// whose words are `w` bytes.
+    fn fields(arch: &[u8], w: usize) -> Option<ArchSharedInfo> {
+        let word = |i: usize| crate::le::word(arch, i * w, w);
         Some(ArchSharedInfo {
             max_pfn: word(0)?,
             pfn_to_mfn_frame_list_list: word(1)?,
@@ -72,6 +72,32 @@ impl ArchSharedInfo {
             p2m_vaddr: word(4)?,
             p2m_generation: word(5)?,
         })
+    }
+
+    /// Reads the arch fields from a live mapping of a `shared_info` page
+    /// of a guest of `width`: each field is one volatile word load, and
+    /// the sample is fenced on both sides (docs/design.md, reading rules):
+    /// an acquire fence before it keeps every read made before it (the
+    /// walk of the list) from moving after it, and one after it keeps
+    /// every read made after it (the walk) from moving before it. So the
+    /// generation read before a walk and the one re-read after it bracket
+    /// the walk's reads, as the generation protocol needs.
+    pub fn from_mem(page: Mem<'_>, width: GuestWidth) -> Result<ArchSharedInfo, Error> {
+        let l = match width {
+            GuestWidth::W64 => LAYOUT_64,
+            GuestWidth::W32 => LAYOUT_32,
+        };
+        let mut arch = [0u8; 6 * 8];
+        let arch = &mut arch[..6 * l.word];
+        fence(Ordering::Acquire);
+        let copied = page.copy_to(l.arch, arch);
+        fence(Ordering::Acquire);
+        copied
+            .and_then(|()| ArchSharedInfo::fields(arch, l.word))
+            .ok_or(Error::Unexpected {
+                what: "shared_info mapping length",
+                value: page.len() as u64,
+            })
     }
 
     /// Encodes the fields into a `shared_info` page (the simulated guest
@@ -108,11 +134,8 @@ pub fn read<B: Backend>(
     frame: Mfn,
     width: GuestWidth,
 ) -> Result<ArchSharedInfo, Error> {
-    let map = b.map_frames(map_dom, &[frame.0])?;
-    ArchSharedInfo::decode(map.bytes(), width).ok_or(Error::Unexpected {
-        what: "shared_info mapping length",
-        value: map.bytes().len() as u64,
-    })
+    let map = b.map_frames(map_dom, &[frame])?;
+    ArchSharedInfo::from_mem(map.mem(), width)
 }
 
 #[cfg(test)]

@@ -23,7 +23,7 @@
 //! The other broken cores are made here from the real one by changing a
 //! few bytes (sparse copies, so each costs little disk).
 
-use hv_feature::core::{compare, CoreFile, CORE_DOMID, SHARED_INFO_FRAME};
+use hv_feature::dump_core::{compare, CoreFile, CORE_DOMID, SHARED_INFO_FRAME};
 use hv_feature::p2m::{Entry, Source, SourcePref};
 use hv_feature::{Error, GuestWidth, Pfn};
 use std::fs::{File, OpenOptions};

@@ -11,7 +11,7 @@
 
 use crate::dom0;
 use hv_feature::p2m::{Entry, P2m, ReadOptions, SourcePref};
-use hv_feature::shared_info::{self, ArchSharedInfo};
+use hv_feature::shared_info::ArchSharedInfo;
 use hv_feature::{domain, DomId, Error};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -29,9 +29,8 @@ fn read_kb(file: &str) -> u64 {
 
 fn arch() -> ArchSharedInfo {
     let pc = dom0();
-    let info = domain::domain_info(&pc, DomId(0)).expect("getdomaininfo 0");
-    let w = domain::guest_width(&pc, DomId(0)).expect("get_address_size 0");
-    shared_info::read(&pc, DomId::SELF, info.shared_info_frame, w).expect("shared_info")
+    let pv = domain::PvDomain::open(&pc, DomId(0)).expect("getdomaininfo 0, width, shared_info");
+    pv.arch().expect("shared_info")
 }
 
 /// Onlines every hotplugged memory block the kernel left offline.

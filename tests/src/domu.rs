@@ -28,11 +28,11 @@
 //! save/restore last.
 
 use crate::dom0;
-use hv_feature::backend::{Backend, Mapping};
-use hv_feature::core::{compare, CoreFile};
+use hv_feature::backend::Backend;
+use hv_feature::dump_core::{compare, CoreFile};
 use hv_feature::p2m::{self, Entry, P2m, ReadOptions, Refresh, Source, SourcePref, TreeStatus};
 use hv_feature::privcmd::Privcmd;
-use hv_feature::shared_info::{self, ArchSharedInfo};
+use hv_feature::shared_info::ArchSharedInfo;
 use hv_feature::{domain, DomId, Mfn, Pfn};
 use std::path::Path;
 use std::process::Command;
@@ -122,10 +122,8 @@ fn start_info_flags(pc: &Privcmd, dom: DomId, n: &str) -> u32 {
             pfn.0
         ),
     };
-    let map = pc
-        .map_frames(dom, &[mfn.0])
-        .expect("map the start info page");
-    let page = map.bytes();
+    let map = pc.map_frames(dom, &[mfn]).expect("map the start info page");
+    let page = map.mem().to_vec();
     assert!(
         page.starts_with(START_INFO_MAGIC),
         "pfn {:#x} (mfn {:#x}) is not a 64-bit start info page: {:?}",
@@ -222,9 +220,8 @@ fn domid() -> DomId {
 }
 
 fn arch(pc: &Privcmd, dom: DomId) -> ArchSharedInfo {
-    let info = domain::domain_info(pc, dom).expect("getdomaininfo");
-    let w = domain::guest_width(pc, dom).expect("get_address_size");
-    shared_info::read(pc, dom, info.shared_info_frame, w).expect("shared_info")
+    let pv = domain::PvDomain::open(pc, dom).expect("getdomaininfo, width, map shared_info");
+    pv.arch().expect("shared_info")
 }
 
 fn list_opts() -> ReadOptions {

@@ -199,7 +199,8 @@ struct Ctx<'a, B: Backend> {
 impl<B: Backend> Ctx<'_, B> {
     fn map(&mut self, frames: &[u64]) -> Result<B::Map, Error> {
         self.map_calls += 1;
-        let m = self.b.map_frames(self.map_dom, frames)?;
+        let frames: Vec<Mfn> = frames.iter().copied().map(Mfn).collect();
+        let m = self.b.map_frames(self.map_dom, &frames)?;
         self.frames_mapped += frames.len() as u64;
         Ok(m)
     }
@@ -218,36 +219,28 @@ impl<B: Backend> Ctx<'_, B> {
     }
 }
 
-/// Opens `dom`: domain facts, width, the host's maximum mfn, and a kept
-/// mapping of its shared_info.
+/// Opens `dom` ([`domain::PvDomain::open`]: domain facts, width, a kept
+/// mapping of its shared_info) and asks the host's maximum mfn.
 fn open<B: Backend>(b: &B, dom: DomId) -> Result<(Ctx<'_, B>, B::Map), Error> {
-    let info = domain::domain_info(b, dom)?;
-    if info.hvm {
-        return Err(Error::NotPv(dom));
-    }
-    let width = domain::guest_width(b, dom)?;
+    let pv = domain::PvDomain::open(b, dom)?;
     let max_mfn = domain::max_mfn(b)?;
-    // dom0 maps its own frames with DOMID_SELF; naming 0 is refused.
-    let map_dom = if dom.0 == 0 { DomId::SELF } else { dom };
-    let mut cx = Ctx {
+    let cx = Ctx {
         b,
         dom,
-        map_dom,
-        width,
+        map_dom: pv.map_dom,
+        width: pv.width,
         max_mfn: max_mfn.0,
-        map_calls: 0,
-        frames_mapped: 0,
+        // The shared_info map.
+        map_calls: 1,
+        frames_mapped: 1,
     };
-    let shinfo = cx.map(&[info.shared_info_frame.0])?;
-    Ok((cx, shinfo))
+    Ok((cx, pv.into_shared_info()))
 }
 
+/// The shared_info arch fields now, fenced for the generation protocol
+/// ([`ArchSharedInfo::from_mem`]).
 fn decode_arch<M: Mapping>(shinfo: &M, width: GuestWidth) -> Result<ArchSharedInfo, Error> {
-    let bytes = shinfo.bytes();
-    ArchSharedInfo::decode(bytes, width).ok_or(Error::Unexpected {
-        what: "shared_info mapping length",
-        value: bytes.len() as u64,
-    })
+    ArchSharedInfo::from_mem(shinfo.mem(), width)
 }
 
 /// What must not move while a view is read.
@@ -444,10 +437,10 @@ impl<B: Backend> P2m<B> {
 
     /// Every entry, in pfn order (one borrow of the leaf mapping).
     pub fn entries(&self) -> impl Iterator<Item = (Pfn, Entry)> + '_ {
-        let bytes = self.walk.leaves.bytes();
+        let leaves = self.walk.leaves.mem();
         let w = self.width;
         (0..self.walk.max_pfn).map(move |p| {
-            let raw = self.walk.raw_in(bytes, p).unwrap_or(all_ones(w));
+            let raw = self.walk.raw_in(leaves, p).unwrap_or(all_ones(w));
             (Pfn(p), Entry::decode(raw, w))
         })
     }

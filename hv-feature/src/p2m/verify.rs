@@ -225,29 +225,19 @@ fn entry(page: &[u8], i: usize, wb: usize) -> u64 {
     walk::word(page, i * wb, wb).unwrap_or(u64::MAX)
 }
 
-/// A little-endian word of 8 bytes, else of 4 (what `chunks_exact` of
-/// the entry width hands out).
-#[inline(always)]
-fn le(b: &[u8]) -> u64 {
-    match b.try_into() {
-        Ok(w) => u64::from_le_bytes(w),
-        Err(_) => b
-            .try_into()
-            .map_or(u64::MAX, |w| u32::from_le_bytes(w) as u64),
-    }
-}
-
 /// Counts entries by kind.
 pub(super) fn count_entries<M: Mapping>(w: &Walk<M>) -> EntryCounts {
     let u = uses(w);
-    let bytes = w.leaves.bytes();
+    let leaves = w.leaves.mem();
+    let mut buf = [0u8; PAGE_SIZE];
     let wb = w.width.bytes();
     let mut total = EntryCounts::default();
     for (s, &times) in u.full.iter().enumerate() {
         if times == 0 {
             continue;
         }
-        let Some(page) = bytes.get(s * PAGE_SIZE..(s + 1) * PAGE_SIZE) else {
+        // One read of the guest's page: a copy of its words.
+        let Some(page) = leaves.page(s, &mut buf).map(|()| &buf) else {
             continue;
         };
         let mut c = EntryCounts::default();
@@ -259,7 +249,7 @@ pub(super) fn count_entries<M: Mapping>(w: &Walk<M>) -> EntryCounts {
     }
     if let Some(k) = u.partial {
         for pfn in k * w.fpp..w.max_pfn {
-            if let Some(raw) = w.raw_in(bytes, pfn) {
+            if let Some(raw) = w.raw_in(leaves, pfn) {
                 total.add(Entry::decode(raw, w.width), 1);
             }
         }
@@ -282,17 +272,18 @@ pub(super) struct M2pScan {
 /// at most one of those positions can match.
 pub(super) fn m2p_scan<M: Mapping, N: Mapping>(w: &Walk<M>, m2p: &M2p<N>) -> M2pScan {
     let u = uses(w);
-    let bytes = w.leaves.bytes();
+    let leaves = w.leaves.mem();
+    let mut buf = [0u8; PAGE_SIZE];
     let wb = w.width.bytes();
     let (fpp, width) = (w.fpp, w.width);
     let ones = walk::all_ones(width);
     let bits = wb as u32 * 8;
     let types = (1u64 << (bits - 1)) | (1u64 << (bits - 2));
     // One borrow of the M2P for all lookups.
-    let table = m2p.table();
+    let table = m2p.mem();
     let m2p_at = |mfn: u64| {
         let at = usize::try_from(mfn).ok()?.checked_mul(8)?;
-        table.get(at..at + 8).map(|b| Pfn(le(b)))
+        table.u64_at(at).map(Pfn)
     };
     let mut r = M2pScan {
         checked: 0,
@@ -304,7 +295,7 @@ pub(super) fn m2p_scan<M: Mapping, N: Mapping>(w: &Walk<M>, m2p: &M2p<N>) -> M2p
         if times == 0 {
             continue;
         }
-        let Some(page) = bytes.get(s * PAGE_SIZE..(s + 1) * PAGE_SIZE) else {
+        let Some(page) = leaves.page(s, &mut buf).map(|()| &buf) else {
             continue;
         };
         let mut c = EntryCounts::default();
@@ -312,7 +303,7 @@ pub(super) fn m2p_scan<M: Mapping, N: Mapping>(w: &Walk<M>, m2p: &M2p<N>) -> M2p
         for (i, e) in page.chunks_exact(wb).enumerate() {
             walk::count_step();
             let i = i as u64;
-            let raw = le(e);
+            let raw = walk::word(e, 0, wb).unwrap_or(u64::MAX);
             if raw == ones || raw & types != 0 {
                 c.add(Entry::decode(raw, width), 1);
                 continue;
@@ -355,7 +346,7 @@ pub(super) fn m2p_scan<M: Mapping, N: Mapping>(w: &Walk<M>, m2p: &M2p<N>) -> M2p
     }
     if let Some(k) = u.partial {
         for pfn in k * fpp..w.max_pfn {
-            let Some(raw) = w.raw_in(bytes, pfn) else {
+            let Some(raw) = w.raw_in(leaves, pfn) else {
                 continue;
             };
             let e = Entry::decode(raw, width);
@@ -431,7 +422,8 @@ type RunKey = (RunAt, RunAt, u64, u64);
 /// and each distinct pair of bottom-row runs once.
 /// Returns (entries compared, mismatches, first mismatching pfn).
 pub(super) fn compare<M: Mapping>(a: &Walk<M>, b: &Walk<M>) -> (u64, u64, Option<Pfn>) {
-    let (ab, bb) = (a.leaves.bytes(), b.leaves.bytes());
+    let (am, bm) = (a.leaves.mem(), b.leaves.mem());
+    let (mut ab, mut bb) = ([0u8; PAGE_SIZE], [0u8; PAGE_SIZE]);
     let wb = a.width.bytes();
     let fpp = a.fpp;
     let n = a.max_pfn.min(b.max_pfn);
@@ -443,9 +435,10 @@ pub(super) fn compare<M: Mapping>(a: &Walk<M>, b: &Walk<M>) -> (u64, u64, Option
     let mut page_diff = |sa: usize, sb: usize, used: u64| {
         *pages.entry((sa, sb, used)).or_insert_with(|| {
             let n = used as usize * wb;
+            // One read of each guest page: copies of the words used.
             let (pa, pb) = (
-                ab.get(sa * PAGE_SIZE..sa * PAGE_SIZE + n),
-                bb.get(sb * PAGE_SIZE..sb * PAGE_SIZE + n),
+                am.copy_to(sa * PAGE_SIZE, &mut ab[..n]).map(|()| &ab[..n]),
+                bm.copy_to(sb * PAGE_SIZE, &mut bb[..n]).map(|()| &bb[..n]),
             );
             if pa.is_some() && pa == pb {
                 return (0, None);
@@ -453,8 +446,8 @@ pub(super) fn compare<M: Mapping>(a: &Walk<M>, b: &Walk<M>) -> (u64, u64, Option
             let (mut d, mut at) = (0, None);
             for i in 0..used as usize {
                 walk::count_step();
-                let x = walk::word(ab, sa * PAGE_SIZE + i * wb, wb);
-                let y = walk::word(bb, sb * PAGE_SIZE + i * wb, wb);
+                let x = pa.and_then(|p| walk::word(p, i * wb, wb));
+                let y = pb.and_then(|p| walk::word(p, i * wb, wb));
                 if x != y {
                     d += 1;
                     at.get_or_insert(i as u64);

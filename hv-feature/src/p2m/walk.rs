@@ -4,7 +4,7 @@
 //! section 4) and map each level with one batched call.
 
 use super::{Ctx, Source};
-use crate::backend::{Backend, Mapping};
+use crate::backend::{Backend, Mapping, Mem};
 use crate::error::Error;
 use crate::shared_info::ArchSharedInfo;
 use crate::types::{GuestWidth, Mfn, PAGE_SIZE};
@@ -35,15 +35,7 @@ pub fn all_ones(width: GuestWidth) -> u64 {
     }
 }
 
-/// Reads a little-endian word of `w` bytes at `off`.
-pub(super) fn word(bytes: &[u8], off: usize, w: usize) -> Option<u64> {
-    let b = bytes.get(off..off.checked_add(w)?)?;
-    Some(match w {
-        8 => u64::from_le_bytes(b.try_into().ok()?),
-        4 => u32::from_le_bytes(b.try_into().ok()?) as u64,
-        _ => return None,
-    })
-}
+pub(super) use crate::le::word;
 
 fn short_mapping(len: usize) -> Error {
     Error::Unexpected {
@@ -148,14 +140,14 @@ pub(crate) struct Walk<M> {
 impl<M: Mapping> Walk<M> {
     /// Raw entry of `pfn` (caller checked `pfn < max_pfn`).
     pub fn raw(&self, pfn: u64) -> Option<u64> {
-        self.raw_in(self.leaves.bytes(), pfn)
+        self.raw_in(self.leaves.mem(), pfn)
     }
 
-    /// Raw entry of `pfn` from an already borrowed `bytes()`.
-    pub fn raw_in(&self, bytes: &[u8], pfn: u64) -> Option<u64> {
+    /// Raw entry of `pfn` from an already taken view of the leaves.
+    pub fn raw_in(&self, leaves: Mem<'_>, pfn: u64) -> Option<u64> {
         let slot = self.index.slot(pfn / self.fpp)?;
         let w = self.width.bytes();
-        word(bytes, slot * PAGE_SIZE + (pfn % self.fpp) as usize * w, w)
+        leaves.word(slot * PAGE_SIZE + (pfn % self.fpp) as usize * w, w)
     }
 
     /// Mfn of leaf position `k`.
@@ -353,7 +345,7 @@ pub(super) fn walk_list<B: Backend>(
         let level = levels - index_levels.len() as u32;
         let shift = 12 + 9 * (level - 1);
         let (lo, hi) = ((va >> shift) % PTES, (ve >> shift) % PTES);
-        let bytes = tables.bytes();
+        let mem = tables.mem();
         let mut seen = HashMap::new();
         let mut distinct = Vec::new();
         let mut child_ids: HashMap<(u32, bool, bool), u32> = HashMap::new();
@@ -365,8 +357,9 @@ pub(super) fn walk_list<B: Backend>(
             for i in i_lo..=i_hi {
                 count_step();
                 let j = bases[r] + i;
-                let pte = word(bytes, t as usize * PAGE_SIZE + i as usize * 8, 8)
-                    .ok_or(short_mapping(bytes.len()))?;
+                let pte = mem
+                    .u64_at(t as usize * PAGE_SIZE + i as usize * 8)
+                    .ok_or(short_mapping(mem.len()))?;
                 let mfn = check_pte(cx, level, full(j << shift), pte)?;
                 let s = intern(&mut seen, &mut distinct, mfn);
                 let at = r * PTES as usize + i as usize;
@@ -398,8 +391,8 @@ pub(super) fn walk_list<B: Backend>(
     drop(tables);
     let leaves = cx.map_guest(&leaf_mfns)?;
     calls += 1;
-    if leaves.bytes().len() < leaf_mfns.len() * PAGE_SIZE {
-        return Err(short_mapping(leaves.bytes().len()));
+    if leaves.mem().len() < leaf_mfns.len() * PAGE_SIZE {
+        return Err(short_mapping(leaves.mem().len()));
     }
     Ok(Walk {
         source: Source::List,
@@ -468,7 +461,7 @@ pub(super) fn walk_tree<B: Backend>(
     let nmids = nleaves.div_ceil(fpp);
 
     let top = cx.map_guest(&[root])?;
-    let tb = top.bytes();
+    let tb = top.mem();
     let mut seen = HashMap::new();
     let mut mids = Vec::new();
     // Mid nodes: the page, and whether it is the last (partly used) one.
@@ -477,7 +470,7 @@ pub(super) fn walk_tree<B: Backend>(
     let mut top_cells = vec![UNUSED; fpp as usize];
     for t in 0..nmids {
         count_step();
-        let v = word(tb, t as usize * w, w).ok_or(short_mapping(tb.len()))?;
+        let v = tb.word(t as usize * w, w).ok_or(short_mapping(tb.len()))?;
         if v == 0 || v > max_mfn {
             return Err(bad("root", t, v));
         }
@@ -489,7 +482,7 @@ pub(super) fn walk_tree<B: Backend>(
     }
     drop(top);
     let midmap = cx.map_guest(&mids)?;
-    let mb = midmap.bytes();
+    let mb = midmap.mem();
     let mut seen = HashMap::new();
     let mut leaf_mfns = Vec::new();
     let mut mid_cells = vec![UNUSED; mid_nodes.len() * fpp as usize];
@@ -498,7 +491,8 @@ pub(super) fn walk_tree<B: Backend>(
         let used = if last { last_used } else { fpp };
         for i in 0..used {
             count_step();
-            let v = word(mb, s as usize * PAGE_SIZE + i as usize * w, w)
+            let v = mb
+                .word(s as usize * PAGE_SIZE + i as usize * w, w)
                 .ok_or(short_mapping(mb.len()))?;
             if v == 0 || v > max_mfn {
                 return Err(bad("mid", t * fpp + i, v));
@@ -508,8 +502,8 @@ pub(super) fn walk_tree<B: Backend>(
     }
     drop(midmap);
     let leaves = cx.map_guest(&leaf_mfns)?;
-    if leaves.bytes().len() < leaf_mfns.len() * PAGE_SIZE {
-        return Err(short_mapping(leaves.bytes().len()));
+    if leaves.mem().len() < leaf_mfns.len() * PAGE_SIZE {
+        return Err(short_mapping(leaves.mem().len()));
     }
     let bits = fpp.trailing_zeros();
     Ok(Walk {

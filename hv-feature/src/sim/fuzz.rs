@@ -40,11 +40,11 @@
 
 use super::{GuestSpec, SimHost, TreeMode};
 use crate::backend::Backend;
+use crate::domain::DomainInfo;
 use crate::error::Error;
 use crate::p2m::{verify, P2m, ReadOptions, Source, TreeStatus, VerifyReport};
 use crate::shared_info::ArchSharedInfo;
 use crate::types::{DomId, GuestWidth, Mfn, Pfn, PAGE_SIZE};
-use nix::errno::Errno;
 use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::ops::Range;
@@ -732,17 +732,23 @@ impl FuzzBackend {
 impl Backend for FuzzBackend {
     type Map = super::SimMap;
 
-    fn hypercall(
-        &self,
-        op: u32,
-        cmd: u64,
-        buf: &mut [u8],
-        handles: &[usize],
-    ) -> Result<i64, Errno> {
-        self.host.hypercall(op, cmd, buf, handles)
+    fn domain_info(&self, dom: DomId) -> Result<DomainInfo, Error> {
+        self.host.domain_info(dom)
     }
 
-    fn map_frames(&self, dom: DomId, frames: &[u64]) -> Result<Self::Map, Error> {
+    fn guest_width(&self, dom: DomId) -> Result<GuestWidth, Error> {
+        self.host.guest_width(dom)
+    }
+
+    fn max_mfn(&self) -> Result<Mfn, Error> {
+        Backend::max_mfn(&self.host)
+    }
+
+    fn m2p_extents(&self, max_extents: u32) -> Result<Vec<Mfn>, Error> {
+        self.host.m2p_extents(max_extents)
+    }
+
+    fn map_frames(&self, dom: DomId, frames: &[Mfn]) -> Result<Self::Map, Error> {
         let r = self.host.map_frames(dom, frames);
         self.act();
         r

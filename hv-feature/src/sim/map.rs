@@ -2,11 +2,14 @@
 //! Live mappings of simulated memory.
 //!
 //! A privcmd mapping is live: the guest's later writes show through it.
-//! [`SimMap`] behaves the same: each [`Mapping::bytes`] call returns the
-//! frames as they are now. Because `bytes` hands out a plain `&[u8]`, a
-//! version of the contents, once shown, must stay put while the mapping
-//! lives; versions are therefore kept in an append-only list and a new one
-//! is made only when one of the mapped frames really changed.
+//! [`SimMap`] behaves the same: each [`Mapping::mem`] call returns the
+//! frames as they are now. Simulated guests never write a version in
+//! place (a guest's write makes a new copy of the page), so a version of
+//! the contents, once shown, must stay put while the mapping lives;
+//! versions are therefore kept in an append-only list and a new one is
+//! made only when one of the mapped frames really changed. A `SimMap` is
+//! `Send` and `Sync`: its versions are immutable once pushed, and the
+//! list grows under a lock.
 //!
 //! A version's bytes are a copy of its frames, as the kernel's privcmd
 //! mapping is not. With [`super::SimHost::set_zero_copy`] on, mappings of
@@ -16,7 +19,8 @@
 
 use super::memory::Page;
 use super::Inner;
-use crate::backend::Mapping;
+use crate::backend::{Mapping, Mem};
+use crate::sys::Pages;
 use crate::types::PAGE_SIZE;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -88,7 +92,7 @@ impl<T> AppendOnly<T> {
 pub(super) struct Contents {
     /// The pages, to tell whether a frame changed since.
     pages: Vec<Arc<Page>>,
-    bytes: Vec<u8>,
+    bytes: Pages,
 }
 
 impl fmt::Debug for Contents {
@@ -102,9 +106,12 @@ impl fmt::Debug for Contents {
 impl Contents {
     /// Copies `pages` once.
     pub(super) fn new(pages: Vec<Arc<Page>>) -> Contents {
-        let mut bytes = Vec::with_capacity(pages.len() * PAGE_SIZE);
-        for p in &pages {
-            bytes.extend_from_slice(&p[..]);
+        let mut bytes = Pages::zeroed(pages.len());
+        for (p, out) in pages
+            .iter()
+            .zip(bytes.bytes_mut().chunks_exact_mut(PAGE_SIZE))
+        {
+            out.copy_from_slice(&p[..]);
         }
         Contents { pages, bytes }
     }
@@ -172,12 +179,12 @@ impl SimMap {
 }
 
 impl Mapping for SimMap {
-    fn bytes(&self) -> &[u8] {
+    fn mem(&self) -> Mem<'_> {
         let Some(last) = self.versions.last() else {
-            return &[];
+            return Mem::empty();
         };
         if last.seen.load(Ordering::Acquire) == self.inner.epoch.load(Ordering::Acquire) {
-            return &last.contents.bytes;
+            return last.contents.bytes.mem();
         }
         let state = self
             .inner
@@ -196,15 +203,15 @@ impl Mapping for SimMap {
         drop(state);
         if last.contents.holds(&current) {
             last.seen.store(epoch, Ordering::Release);
-            return &last.contents.bytes;
+            return last.contents.bytes.mem();
         }
         let v = Version {
             seen: AtomicU64::new(epoch),
             contents: Arc::new(Contents::new(current)),
         };
         match self.versions.push(v) {
-            Some(v) => &v.contents.bytes,
-            None => &last.contents.bytes,
+            Some(v) => v.contents.bytes.mem(),
+            None => last.contents.bytes.mem(),
         }
     }
 }
@@ -222,8 +229,8 @@ mod tests {
         let dom = host
             .add_guest(&GuestSpec::new(DomId(1), GuestWidth::W64, 4096))
             .unwrap();
-        let frames: Vec<u64> = (0..8).map(|k| host.leaf_frame(dom, k).unwrap().0).collect();
-        let ptr = |m: &SimMap| m.bytes().as_ptr();
+        let frames: Vec<Mfn> = (0..8).map(|k| host.leaf_frame(dom, k).unwrap()).collect();
+        let ptr = |m: &SimMap| m.mem().addr();
         let (a, b) = (
             host.map_frames(dom, &frames).unwrap(),
             host.map_frames(dom, &frames).unwrap(),
@@ -235,14 +242,22 @@ mod tests {
             host.map_frames(dom, &frames).unwrap(),
         );
         assert_eq!(ptr(&c), ptr(&d));
-        host.write_word(Mfn(frames[3]), 16, 8, 0x1234).unwrap();
+        host.write_word(frames[3], 16, 8, 0x1234).unwrap();
         // Live: both show the write; a new mapping shares nothing stale.
         let e = host.map_frames(dom, &frames).unwrap();
         for m in [&c, &d, &e] {
             let at = 3 * PAGE_SIZE + 16;
-            assert_eq!(m.bytes()[at..at + 8], 0x1234u64.to_le_bytes());
+            assert_eq!(m.mem().u64_at(at), Some(0x1234));
         }
         assert_ne!(ptr(&e), ptr(&a));
+    }
+
+    fn assert_send_sync<T: Send + Sync>() {}
+
+    #[test]
+    fn a_simulated_view_is_send_and_sync() {
+        assert_send_sync::<SimMap>();
+        assert_send_sync::<SimHost>();
     }
 
     #[test]

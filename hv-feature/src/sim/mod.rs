@@ -4,9 +4,9 @@
 //! 3-level tree are real data in that memory, laid out the way Linux lays
 //! them out (`arch/x86/xen/p2m.c`).
 //!
-//! [`SimHost`] implements [`Backend`]: it answers the hypercalls this crate
-//! sends by decoding the C structures from the buffer, and maps frames
-//! with the same per-frame checks Xen makes (a frame must belong to the
+//! [`SimHost`] implements [`Backend`]: it answers the typed calls from its
+//! own state as Xen would, and maps frames with the same per-frame checks
+//! Xen makes (a frame must belong to the
 //! domain named; dom0 names its own frames with `DOMID_SELF`). Mappings are
 //! live, like privcmd's: a guest's later writes show through them.
 //!
@@ -37,19 +37,18 @@ pub use guest::{GuestSpec, ListLayout, TreeMode};
 use map::Contents;
 pub use map::SimMap;
 
-use crate::backend::{handle_offset, Backend};
-use crate::domain::{struct_bytes, struct_from};
+use crate::backend::Backend;
+use crate::domain::DomainInfo;
 use crate::error::Error;
+use crate::features::{Features, XenVersion};
 use crate::shared_info::ArchSharedInfo;
-use crate::types::{DomId, Mfn, Pfn};
+use crate::types::{DomId, GuestWidth, Mfn, Pfn};
 use guest::Guest;
 use memory::{Memory, XEN};
 use nix::errno::Errno;
 use std::collections::{BTreeMap, HashMap};
-use std::mem::{offset_of, size_of};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard};
-use xen_sys::{xen_domctl, xen_domctl_getdomaininfo, xen_feature_info, xen_machphys_mfn_list};
 
 /// What the simulation refuses to do (test set-up errors, not guest data).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -97,7 +96,6 @@ struct Inner {
     hypercalls: AtomicU64,
     features: AtomicU64,
     version: AtomicU64,
-    domctl_interface: AtomicU64,
     /// See [`SimHost::set_zero_copy`].
     zero_copy: AtomicBool,
     /// Contents of earlier mappings, by frame list (zero-copy mode).
@@ -130,7 +128,6 @@ impl SimHost {
                 hypercalls: AtomicU64::new(0),
                 features: AtomicU64::new(DEFAULT_FEATURES as u64),
                 version: AtomicU64::new((4 << 16) | 17),
-                domctl_interface: AtomicU64::new(xen_sys::XEN_DOMCTL_INTERFACE_VERSION as u64),
                 zero_copy: AtomicBool::new(false),
                 shared: Mutex::new(HashMap::new()),
             }),
@@ -167,16 +164,6 @@ impl SimHost {
         self.inner
             .version
             .store(((major as u64) << 16) | minor as u64, Ordering::Relaxed);
-    }
-
-    /// Sets the domctl interface version the simulated Xen accepts (by
-    /// default the one of the tree the crates were built against); any
-    /// other is refused with `EACCES`, as Xen does. The layout stays the
-    /// build tree's.
-    pub fn set_domctl_interface_version(&self, v: u32) {
-        self.inner
-            .domctl_interface
-            .store(v as u64, Ordering::Relaxed);
     }
 
     /// Zero-copy mode: a mapping of the same frames as an earlier one,
@@ -236,7 +223,8 @@ impl SimHost {
         self.inner.frames_mapped.load(Ordering::Relaxed)
     }
 
-    /// Hypercalls so far.
+    /// Calls of the backend so far, other than `map_frames` (what would be
+    /// hypercalls on a real host).
     pub fn hypercalls(&self) -> u64 {
         self.inner.hypercalls.load(Ordering::Relaxed)
     }
@@ -312,119 +300,64 @@ impl SimHost {
         }
     }
 
-    fn xen_version(&self, cmd: u64, buf: &mut [u8]) -> Result<i64, Errno> {
-        match u32::try_from(cmd).map_err(|_| Errno::ENOSYS)? {
-            xen_sys::XENVER_version => Ok(self.inner.version.load(Ordering::Relaxed) as i64),
-            xen_sys::XENVER_get_features => {
-                if buf.len() < size_of::<xen_feature_info>() {
-                    return Err(Errno::EFAULT);
-                }
-                let mut fi: xen_feature_info = struct_from(buf);
-                if fi.submap_idx >= xen_sys::XENFEAT_NR_SUBMAPS {
-                    return Err(Errno::EINVAL);
-                }
-                fi.submap = self.inner.features.load(Ordering::Relaxed) as u32;
-                buf[..size_of::<xen_feature_info>()].copy_from_slice(&struct_bytes(&fi));
-                Ok(0)
-            }
-            _ => Err(Errno::ENOSYS),
-        }
-    }
-
-    fn domctl(&self, buf: &mut [u8]) -> Result<i64, Errno> {
-        if buf.len() < size_of::<xen_domctl>() {
-            return Err(Errno::EFAULT);
-        }
-        let mut d: xen_domctl = struct_from(buf);
-        if d.interface_version as u64 != self.inner.domctl_interface.load(Ordering::Relaxed) {
-            return Err(Errno::EACCES);
-        }
-        let state = self.read();
-        match d.cmd {
-            xen_sys::XEN_DOMCTL_getdomaininfo => {
-                // Xen answers the first domain at or above the one asked for.
-                let (&id, g) = state.domains.range(d.domain..).next().ok_or(Errno::ESRCH)?;
-                let info = xen_domctl_getdomaininfo {
-                    domain: id,
-                    flags: g.flags(),
-                    tot_pages: g.tot_pages,
-                    max_pages: g.max_pages,
-                    shared_info_frame: g.shared_info,
-                    nr_online_vcpus: 1,
-                    ..Default::default()
-                };
-                d.domain = id;
-                d.u.getdomaininfo = info;
-            }
-            xen_sys::XEN_DOMCTL_get_address_size => {
-                let g = state.domains.get(&d.domain).ok_or(Errno::ESRCH)?;
-                d.u.address_size = xen_sys::xen_domctl_address_size {
-                    size: g.address_bits,
-                };
-            }
-            _ => return Err(Errno::ENOSYS),
-        }
-        let out = struct_bytes(&d);
-        buf[..out.len()].copy_from_slice(&out);
-        Ok(0)
-    }
-
-    fn memory_op(&self, cmd: u64, buf: &mut [u8], handles: &[usize]) -> Result<i64, Errno> {
-        match u32::try_from(cmd).map_err(|_| Errno::ENOSYS)? {
-            xen_sys::XENMEM_maximum_ram_page => Ok(self.read().mem.max_mfn() as i64),
-            xen_sys::XENMEM_machphys_mfn_list => {
-                let head = size_of::<xen_machphys_mfn_list>();
-                if buf.len() < head {
-                    return Err(Errno::EFAULT);
-                }
-                let mut arg: xen_machphys_mfn_list = struct_from(buf);
-                let h = offset_of!(xen_machphys_mfn_list, extent_start);
-                if !handles.contains(&h) {
-                    // Without translation the handle is no address at all.
-                    return Err(Errno::EFAULT);
-                }
-                let at = handle_offset(buf, h)?;
-                let extents = self.read().mem.m2p_extents();
-                let n = extents.len().min(arg.max_extents as usize);
-                let end = n
-                    .checked_mul(8)
-                    .and_then(|b| b.checked_add(at))
-                    .ok_or(Errno::EFAULT)?;
-                let dst = buf.get_mut(at..end).ok_or(Errno::EFAULT)?;
-                for (chunk, base) in dst.chunks_exact_mut(8).zip(&extents) {
-                    chunk.copy_from_slice(&base.to_le_bytes());
-                }
-                arg.nr_extents = n as u32;
-                let o = offset_of!(xen_machphys_mfn_list, nr_extents);
-                buf[o..o + 4].copy_from_slice(&arg.nr_extents.to_le_bytes());
-                Ok(0)
-            }
-            _ => Err(Errno::ENOSYS),
-        }
+    /// Counts one call, as a hypercall would be.
+    fn call(&self) -> RwLockReadGuard<'_, State> {
+        self.inner.hypercalls.fetch_add(1, Ordering::Relaxed);
+        self.read()
     }
 }
 
 impl Backend for SimHost {
     type Map = SimMap;
 
-    fn hypercall(
-        &self,
-        op: u32,
-        cmd: u64,
-        buf: &mut [u8],
-        handles: &[usize],
-    ) -> Result<i64, Errno> {
-        self.inner.hypercalls.fetch_add(1, Ordering::Relaxed);
-        match op {
-            xen_sys::__HYPERVISOR_xen_version => self.xen_version(cmd, buf),
-            xen_sys::__HYPERVISOR_domctl => self.domctl(buf),
-            xen_sys::__HYPERVISOR_memory_op => self.memory_op(cmd, buf, handles),
-            _ => Err(Errno::ENOSYS),
-        }
+    fn domain_info(&self, dom: DomId) -> Result<DomainInfo, Error> {
+        let state = self.call();
+        let g = state.domains.get(&dom.0).ok_or(Error::NoSuchDomain(dom))?;
+        let flags = g.flags();
+        Ok(DomainInfo {
+            dom,
+            flags,
+            tot_pages: g.tot_pages,
+            max_pages: g.max_pages,
+            shared_info_frame: Mfn(g.shared_info),
+            hvm: flags & xen_sys::XEN_DOMINF_hvm_guest != 0,
+            domctl_interface: xen_sys::XEN_DOMCTL_INTERFACE_VERSION,
+        })
     }
 
-    fn map_frames(&self, dom: DomId, frames: &[u64]) -> Result<SimMap, Error> {
+    fn guest_width(&self, dom: DomId) -> Result<GuestWidth, Error> {
+        let state = self.call();
+        let g = state.domains.get(&dom.0).ok_or(Error::NoSuchDomain(dom))?;
+        let bits = g.address_bits as u64;
+        GuestWidth::from_bytes(bits / 8).ok_or(Error::BadGuestWidth { dom, bits })
+    }
+
+    fn max_mfn(&self) -> Result<Mfn, Error> {
+        Ok(Mfn(self.call().mem.max_mfn()))
+    }
+
+    fn m2p_extents(&self, max_extents: u32) -> Result<Vec<Mfn>, Error> {
+        let mut e = self.call().mem.m2p_extents();
+        e.truncate(max_extents as usize);
+        Ok(e.into_iter().map(Mfn).collect())
+    }
+
+    fn features(&self) -> Result<Features, Error> {
+        self.inner.hypercalls.fetch_add(1, Ordering::Relaxed);
+        let bits = self.inner.features.load(Ordering::Relaxed) as u32;
+        Ok(Features::from_bits_retain(bits))
+    }
+
+    fn xen_version(&self) -> Result<XenVersion, Error> {
+        self.inner.hypercalls.fetch_add(1, Ordering::Relaxed);
+        let v = self.inner.version.load(Ordering::Relaxed) as u32;
+        Ok(XenVersion::from_raw(v, b""))
+    }
+
+    fn map_frames(&self, dom: DomId, frames: &[Mfn]) -> Result<SimMap, Error> {
         self.inner.map_calls.fetch_add(1, Ordering::Relaxed);
+        let frames: Vec<u64> = frames.iter().map(|m| m.0).collect();
+        let frames = &frames[..];
         let fail = |index: usize, errno: Errno| Error::MapFrame {
             dom,
             frame: frames.get(index).copied().unwrap_or(0),

@@ -17,7 +17,7 @@
 //! `max_pfn`, tree root, `p2m_cr3`, `p2m_vaddr` and `p2m_generation`; and a
 //! `"VMCOREINFO_XEN"` text note.
 //!
-//! The backend answers the reader's hypercalls for dom0 (a paused PV
+//! The backend answers the reader's calls for dom0 (a paused PV
 //! domain of the note's width, whose `shared_info` is a pseudo frame
 //! holding the note's values, see [`VmcoreFile::set_dom0`]; the host's
 //! largest mfn is the largest frame the dump holds) and maps machine frames
@@ -35,12 +35,14 @@ mod read;
 
 pub use read::{read, ListTree, MaxPfnFrom, NoteState, TreeState, VmcoreReport, NO_NOTE_NOTICE};
 
-use crate::backend::{Backend, Mapping};
-use crate::core::{u16_at, u32_at, u64_at, OfflineDomain, SHARED_INFO_FRAME};
+use crate::backend::{Backend, Mapping, Mem};
+use crate::domain::DomainInfo;
+use crate::dump_core::{OfflineDomain, SHARED_INFO_FRAME};
 use crate::error::Error;
+use crate::le::{u16_at, u32_at, u64_at};
 use crate::shared_info::ArchSharedInfo;
-use crate::types::{DomId, GuestWidth, PAGE_SIZE};
-use nix::errno::Errno;
+use crate::sys::Pages;
+use crate::types::{DomId, GuestWidth, Mfn, PAGE_SIZE};
 use serde::Serialize;
 use std::fs::File;
 use std::io::Write;
@@ -284,15 +286,16 @@ pub struct VmcoreFile {
     progress: bool,
 }
 
-/// A copy of frames read from the dump.
+/// A copy of frames read from the dump (`Send` and `Sync`: owned bytes
+/// nobody writes once read).
 #[derive(Debug)]
 pub struct VmcoreMap {
-    bytes: Vec<u8>,
+    bytes: Pages,
 }
 
 impl Mapping for VmcoreMap {
-    fn bytes(&self) -> &[u8] {
-        &self.bytes
+    fn mem(&self) -> Mem<'_> {
+        self.bytes.mem()
     }
 }
 
@@ -343,14 +346,12 @@ impl VmcoreFile {
                 max_mfn: 1,
                 tot_pages: 0,
                 max_pages: 0,
-                nr_vcpus: 1,
             },
             shared_info: vec![0; PAGE_SIZE],
             progress: false,
         };
         v.parse(len)?;
         v.dom0.max_mfn = v.info.max_mfn;
-        v.dom0.nr_vcpus = v.info.prstatus_notes.clamp(1, u32::MAX as u64) as u32;
         Ok(v)
     }
 
@@ -657,20 +658,22 @@ fn os_release(desc: &[u8]) -> Option<String> {
 impl Backend for VmcoreFile {
     type Map = VmcoreMap;
 
-    fn hypercall(
-        &self,
-        op: u32,
-        cmd: u64,
-        buf: &mut [u8],
-        _handles: &[usize],
-    ) -> Result<i64, Errno> {
-        self.dom0.hypercall(op, cmd, buf)
+    fn domain_info(&self, dom: DomId) -> Result<DomainInfo, Error> {
+        Ok(self.dom0.domain_info(dom))
     }
 
-    fn map_frames(&self, _dom: DomId, frames: &[u64]) -> Result<VmcoreMap, Error> {
+    fn guest_width(&self, _dom: DomId) -> Result<GuestWidth, Error> {
+        Ok(self.dom0.width)
+    }
+
+    fn max_mfn(&self) -> Result<Mfn, Error> {
+        Ok(self.dom0.max_mfn())
+    }
+
+    fn map_frames(&self, _dom: DomId, frames: &[Mfn]) -> Result<VmcoreMap, Error> {
         // Every frame must be in the dump before anything is allocated.
         let mut at = Vec::with_capacity(frames.len());
-        for (index, &f) in frames.iter().enumerate() {
+        for (index, &Mfn(f)) in frames.iter().enumerate() {
             if f == SHARED_INFO_FRAME {
                 at.push(None);
                 continue;
@@ -683,8 +686,9 @@ impl Backend for VmcoreFile {
             at.push(Some(off));
         }
         let show = self.progress && frames.len() >= PROGRESS_MIN_FRAMES;
-        let mut bytes = vec![0u8; frames.len() * PAGE_SIZE];
-        for (i, (off, out)) in at.iter().zip(bytes.chunks_mut(PAGE_SIZE)).enumerate() {
+        let mut bytes = Pages::zeroed(frames.len());
+        let pages = bytes.bytes_mut().chunks_mut(PAGE_SIZE);
+        for (i, (off, out)) in at.iter().zip(pages).enumerate() {
             match off {
                 Some(o) => self.read_at(out, *o)?,
                 None => out.copy_from_slice(&self.shared_info),

@@ -28,8 +28,8 @@
 //! `max_pfn`, were all `~0` and are not reported.
 
 use super::{Dom0P2mNote, VmcoreFile, DOM0};
-use crate::core::{u32_at, u64_at};
 use crate::error::Error;
+use crate::le::{u32_at, u64_at};
 use crate::p2m::{self, EntryCounts, P2m, ReadOptions, ReadStats, Source, SourcePref};
 use crate::shared_info::ArchSharedInfo;
 use crate::types::{GuestWidth, Mfn, Pfn};

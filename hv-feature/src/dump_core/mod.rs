@@ -29,30 +29,30 @@
 //! `pread` per mapped frame.
 //! Every failure is a typed [`Error`] naming the value.
 //!
-//! The backend answers the hypercalls the reader issues: `getdomaininfo`
-//! (a PV domain whose `shared_info_frame` is [`SHARED_INFO_FRAME`], a
-//! pseudo frame that maps `.xen_shared_info`), `get_address_size` (from
-//! `e_machine`) and `XENMEM_maximum_ram_page` (the dump's largest gmfn:
-//! every frame the guest's page tables name must be in the dump). Other
-//! hypercalls fail with `ENOSYS`. Mapping a frame that is not in the dump
-//! fails with [`Error::CoreFrameMissing`].
+//! The backend answers the calls the reader makes: the domain's info (a
+//! PV domain whose `shared_info_frame` is [`SHARED_INFO_FRAME`], a pseudo
+//! frame that maps `.xen_shared_info`), its width (from `e_machine`) and
+//! the host's maximum mfn (the dump's largest gmfn: every frame the
+//! guest's page tables name must be in the dump). Other calls fail as a
+//! Xen without them would (`ENOSYS`). Mapping a frame that is not in the
+//! dump fails with [`Error::CoreFrameMissing`].
 
 mod compare;
 
 pub use compare::{compare, CoreMismatch, CoreReport};
 
-use crate::backend::{Backend, Mapping};
-use crate::domain::{struct_bytes, struct_from};
+use crate::backend::{Backend, Mapping, Mem};
+use crate::domain::DomainInfo;
 use crate::error::Error;
-use crate::types::{DomId, GuestWidth, PAGE_SIZE};
-use nix::errno::Errno;
+pub(crate) use crate::le::{u16_at, u32_at, u64_at};
+use crate::sys::Pages;
+use crate::types::{DomId, GuestWidth, Mfn, PAGE_SIZE};
 use serde::Serialize;
 use std::collections::{BTreeSet, HashMap};
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
-use xen_sys::xen_domctl;
 
 /// The domain id the core's guest answers to (any id is accepted; this is
 /// the one the CLI uses, and the one errors name).
@@ -156,38 +156,21 @@ pub struct CoreFile {
     mapped: Mutex<BTreeSet<u64>>,
 }
 
-/// A copy of frames read from the dump.
+/// A copy of frames read from the dump (`Send` and `Sync`: owned bytes
+/// nobody writes once read).
 #[derive(Debug)]
 pub struct CoreMap {
-    bytes: Vec<u8>,
+    bytes: Pages,
 }
 
 impl Mapping for CoreMap {
-    fn bytes(&self) -> &[u8] {
-        &self.bytes
+    fn mem(&self) -> Mem<'_> {
+        self.bytes.mem()
     }
 }
 
 fn bad(what: &'static str, value: u64) -> Error {
     Error::CoreFormat { what, value }
-}
-
-pub(crate) fn u16_at(b: &[u8], at: usize) -> u16 {
-    b.get(at..at + 2)
-        .and_then(|s| s.try_into().ok())
-        .map_or(0, u16::from_le_bytes)
-}
-
-pub(crate) fn u32_at(b: &[u8], at: usize) -> u32 {
-    b.get(at..at + 4)
-        .and_then(|s| s.try_into().ok())
-        .map_or(0, u32::from_le_bytes)
-}
-
-pub(crate) fn u64_at(b: &[u8], at: usize) -> u64 {
-    b.get(at..at + 8)
-        .and_then(|s| s.try_into().ok())
-        .map_or(0, u64::from_le_bytes)
 }
 
 /// A NUL-terminated string from `b` (lossy, at most `b.len()` bytes).
@@ -719,10 +702,9 @@ impl CoreFile {
 }
 
 /// What an offline backend (a dump file) says about the one PV domain it
-/// holds, and the answers to the few hypercalls the reader issues:
-/// `getdomaininfo` (a paused PV domain whose `shared_info_frame` is
-/// [`SHARED_INFO_FRAME`]), `get_address_size` and
-/// `XENMEM_maximum_ram_page`; anything else fails with `ENOSYS`.
+/// holds: a paused PV domain whose `shared_info_frame` is
+/// [`SHARED_INFO_FRAME`], its width, and the largest frame of the file as
+/// the host's maximum mfn.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct OfflineDomain {
     /// The guest's width.
@@ -733,68 +715,57 @@ pub(crate) struct OfflineDomain {
     pub tot_pages: u64,
     /// Its maximum.
     pub max_pages: u64,
-    /// Its vcpus (at least 1).
-    pub nr_vcpus: u32,
 }
 
 impl OfflineDomain {
-    /// Answers hypercall `op(cmd, buf)` as [`Backend::hypercall`] does.
-    pub(crate) fn hypercall(&self, op: u32, cmd: u64, buf: &mut [u8]) -> Result<i64, Errno> {
-        if op == xen_sys::__HYPERVISOR_memory_op && cmd == xen_sys::XENMEM_maximum_ram_page as u64 {
-            return Ok(self.max_mfn.max(1) as i64);
+    /// [`Backend::domain_info`]: any domain id names the one domain.
+    pub(crate) fn domain_info(&self, dom: DomId) -> DomainInfo {
+        DomainInfo {
+            dom,
+            flags: xen_sys::XEN_DOMINF_paused,
+            tot_pages: self.tot_pages,
+            max_pages: self.max_pages,
+            shared_info_frame: Mfn(SHARED_INFO_FRAME),
+            hvm: false,
+            domctl_interface: 0,
         }
-        if op != xen_sys::__HYPERVISOR_domctl || buf.len() < std::mem::size_of::<xen_domctl>() {
-            return Err(Errno::ENOSYS);
+    }
+
+    /// [`Backend::max_mfn`].
+    pub(crate) fn max_mfn(&self) -> Mfn {
+        Mfn(self.max_mfn.max(1))
+    }
+}
+
+impl CoreFile {
+    fn domain(&self) -> OfflineDomain {
+        OfflineDomain {
+            width: self.info.width,
+            max_mfn: self.info.max_gmfn.max(1),
+            tot_pages: self.info.dumped_pages,
+            max_pages: self.info.nr_pages,
         }
-        let mut d: xen_domctl = struct_from(buf);
-        match d.cmd {
-            xen_sys::XEN_DOMCTL_getdomaininfo => {
-                let mut info = xen_sys::xen_domctl_getdomaininfo {
-                    domain: d.domain,
-                    tot_pages: self.tot_pages,
-                    max_pages: self.max_pages,
-                    shared_info_frame: SHARED_INFO_FRAME,
-                    nr_online_vcpus: self.nr_vcpus,
-                    max_vcpu_id: self.nr_vcpus.saturating_sub(1),
-                    ..Default::default()
-                };
-                info.flags = xen_sys::XEN_DOMINF_paused;
-                d.u.getdomaininfo = info;
-            }
-            xen_sys::XEN_DOMCTL_get_address_size => {
-                d.u.address_size.size = self.width.bytes() as u32 * 8;
-            }
-            _ => return Err(Errno::ENOSYS),
-        }
-        let out = struct_bytes(&d);
-        buf[..out.len()].copy_from_slice(&out);
-        Ok(0)
     }
 }
 
 impl Backend for CoreFile {
     type Map = CoreMap;
 
-    fn hypercall(
-        &self,
-        op: u32,
-        cmd: u64,
-        buf: &mut [u8],
-        _handles: &[usize],
-    ) -> Result<i64, Errno> {
-        let dom = OfflineDomain {
-            width: self.info.width,
-            max_mfn: self.info.max_gmfn.max(1),
-            tot_pages: self.info.dumped_pages,
-            max_pages: self.info.nr_pages,
-            nr_vcpus: self.info.nr_vcpus as u32,
-        };
-        dom.hypercall(op, cmd, buf)
+    fn domain_info(&self, dom: DomId) -> Result<DomainInfo, Error> {
+        Ok(self.domain().domain_info(dom))
     }
 
-    fn map_frames(&self, _dom: DomId, frames: &[u64]) -> Result<CoreMap, Error> {
+    fn guest_width(&self, _dom: DomId) -> Result<GuestWidth, Error> {
+        Ok(self.info.width)
+    }
+
+    fn max_mfn(&self) -> Result<Mfn, Error> {
+        Ok(self.domain().max_mfn())
+    }
+
+    fn map_frames(&self, _dom: DomId, frames: &[Mfn]) -> Result<CoreMap, Error> {
         // Every frame must be in the dump before anything is allocated.
-        for (index, &f) in frames.iter().enumerate() {
+        for (index, &Mfn(f)) in frames.iter().enumerate() {
             if f != SHARED_INFO_FRAME && self.page_index(f).is_none() {
                 return Err(Error::CoreFrameMissing {
                     mfn: f,
@@ -805,11 +776,17 @@ impl Backend for CoreFile {
         }
         {
             let mut m = self.mapped.lock().unwrap_or_else(PoisonError::into_inner);
-            m.extend(frames.iter().filter(|&&f| f != SHARED_INFO_FRAME));
+            m.extend(
+                frames
+                    .iter()
+                    .map(|f| f.0)
+                    .filter(|&f| f != SHARED_INFO_FRAME),
+            );
         }
-        let mut bytes = vec![0u8; frames.len() * PAGE_SIZE];
-        for (index, (&f, out)) in frames.iter().zip(bytes.chunks_mut(PAGE_SIZE)).enumerate() {
-            self.read_frame_into(f, out, index, frames.len())?;
+        let mut bytes = Pages::zeroed(frames.len());
+        let pages = bytes.bytes_mut().chunks_mut(PAGE_SIZE);
+        for (index, (&f, out)) in frames.iter().zip(pages).enumerate() {
+            self.read_frame_into(f.0, out, index, frames.len())?;
         }
         Ok(CoreMap { bytes })
     }
