@@ -80,3 +80,17 @@ pub trait Backend {
     /// returns [`Error::MapFrame`] naming the first failing frame.
     fn map_frames(&self, dom: DomId, frames: &[Mfn]) -> Result<Self::Map, Error>;
 }
+
+#[cfg(test)]
+mod tests {
+    fn assert_send_sync<T: Send + Sync>() {}
+
+    #[test]
+    fn every_view_is_send_and_sync() {
+        assert_send_sync::<crate::privcmd::PrivcmdMap>();
+        assert_send_sync::<crate::dump_core::CoreMap>();
+        assert_send_sync::<crate::vmcore::VmcoreMap>();
+        assert_send_sync::<crate::sim::SimMap>();
+        assert_send_sync::<super::Mem<'static>>();
+    }
+}

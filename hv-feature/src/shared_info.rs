@@ -116,11 +116,7 @@ impl ArchSharedInfo {
             self.p2m_generation,
         ];
         for (i, v) in vals.into_iter().enumerate() {
-            let at = l.arch + i * l.word;
-            match l.word {
-                8 => page[at..at + 8].copy_from_slice(&v.to_le_bytes()),
-                _ => page[at..at + 4].copy_from_slice(&(v as u32).to_le_bytes()),
-            }
+            let _ = crate::le::put_uint(page, l.arch + i * l.word, l.word, v);
         }
     }
 }

@@ -22,7 +22,7 @@ use std::marker::PhantomData;
 use std::num::NonZeroUsize;
 use std::os::fd::AsRawFd;
 use std::ptr::NonNull;
-use xen_sys::domctl_abi::DomctlAbi;
+use xen_sys::domctl_abi::{DomctlAbi, DOMCTL_ABIS};
 
 /// A read-only view of mapped bytes that others may write concurrently.
 ///
@@ -353,13 +353,17 @@ impl Devices {
         Devices { privcmd, hcall }
     }
 
-    /// Issues `call`, whose pointer arguments (if any) the caller made
-    /// point into a live hypercall buffer.
-    fn issue(&self, call: &PrivcmdHypercall) -> Result<i64, Errno> {
+    /// Issues `call` through privcmd.
+    ///
+    /// # Safety
+    /// Xen reads and writes whatever the arguments point to: each pointer
+    /// in `call` must be the address of a live hypercall buffer large
+    /// enough for what this hypercall reads and writes there, and a
+    /// sub-op that takes a pointer must be given one.
+    unsafe fn issue(&self, call: &PrivcmdHypercall) -> Result<i64, Errno> {
         // SAFETY: IOCTL_PRIVCMD_HYPERCALL reads one privcmd_hypercall from
-        // the pointer, which refers to `call`, alive for the call. Every
-        // caller below passes either no pointer or the address of a
-        // hypercall buffer it owns, sized for what Xen writes there.
+        // the pointer, which refers to `call`, alive for the call; what
+        // Xen then touches is the caller's promise (see # Safety).
         let r = unsafe {
             nix::libc::ioctl(
                 self.privcmd.as_raw_fd(),
@@ -370,15 +374,18 @@ impl Devices {
         Errno::result(r).map(|r| r as i64)
     }
 
-    /// Hypercall `op(cmd, NULL)`: only for the sub-ops below, which take
-    /// no argument.
-    fn no_arg(&self, op: u32, cmd: u32) -> Result<i64, Errno> {
+    /// Hypercall `op(cmd, NULL)`.
+    ///
+    /// # Safety
+    /// Sub-op `cmd` of `op` must take no argument.
+    unsafe fn no_arg(&self, op: u32, cmd: u32) -> Result<i64, Errno> {
         let mut call = PrivcmdHypercall {
             op: op as u64,
             ..Default::default()
         };
         call.arg[0] = cmd as u64;
-        self.issue(&call)
+        // SAFETY: no pointer is passed and `cmd` takes none (# Safety).
+        unsafe { self.issue(&call) }
     }
 
     /// A hypercall buffer of at least `len` bytes (whole pages), holding
@@ -395,29 +402,40 @@ impl Devices {
     }
 
     /// Hypercall `op(cmd, buffer)` where the buffer is `r`.
-    fn with_buffer(&self, op: u32, cmd: u32, r: &Region) -> Result<i64, Errno> {
+    ///
+    /// # Safety
+    /// Sub-op `cmd` of `op` must read and write through its argument only
+    /// what `r` holds (and through nothing else).
+    unsafe fn with_buffer(&self, op: u32, cmd: u32, r: &Region) -> Result<i64, Errno> {
         let mut call = PrivcmdHypercall {
             op: op as u64,
             ..Default::default()
         };
         call.arg[0] = cmd as u64;
         call.arg[1] = r.addr();
-        self.issue(&call)
+        // SAFETY: the one pointer is `r`, a live hypercall buffer that is
+        // large enough for `cmd` (# Safety).
+        unsafe { self.issue(&call) }
     }
 
     /// `XENVER_version`: (major << 16) | minor.
     pub(crate) fn xen_version(&self) -> Result<i64, Errno> {
-        self.no_arg(xen_sys::__HYPERVISOR_xen_version, xen_sys::XENVER_version)
+        // SAFETY: XENVER_version takes no argument.
+        unsafe { self.no_arg(xen_sys::__HYPERVISOR_xen_version, xen_sys::XENVER_version) }
     }
 
     /// `XENVER_extraversion`: Xen writes a 16-byte string.
     pub(crate) fn xen_extraversion(&self) -> Result<[u8; 16], Errno> {
         let r = self.buffer(16, &[])?;
-        self.with_buffer(
-            xen_sys::__HYPERVISOR_xen_version,
-            xen_sys::XENVER_extraversion,
-            &r,
-        )?;
+        // SAFETY: XENVER_extraversion writes a 16-byte xen_extraversion_t
+        // into its argument; `r` is a page.
+        unsafe {
+            self.with_buffer(
+                xen_sys::__HYPERVISOR_xen_version,
+                xen_sys::XENVER_extraversion,
+                &r,
+            )
+        }?;
         let mut out = [0u8; 16];
         r.mem().copy_to(0, &mut out).ok_or(Errno::EFAULT)?;
         Ok(out)
@@ -429,20 +447,27 @@ impl Devices {
         let mut arg = [0u8; 8];
         le::put_uint(&mut arg, 0, 4, idx as u64).ok_or(Errno::EFAULT)?;
         let r = self.buffer(arg.len(), &arg)?;
-        self.with_buffer(
-            xen_sys::__HYPERVISOR_xen_version,
-            xen_sys::XENVER_get_features,
-            &r,
-        )?;
+        // SAFETY: XENVER_get_features reads and writes one 8-byte
+        // xen_feature_info in its argument; `r` is a page.
+        unsafe {
+            self.with_buffer(
+                xen_sys::__HYPERVISOR_xen_version,
+                xen_sys::XENVER_get_features,
+                &r,
+            )
+        }?;
         r.mem().u32_at(4).ok_or(Errno::EFAULT)
     }
 
     /// `XENMEM_maximum_ram_page`.
     pub(crate) fn maximum_ram_page(&self) -> Result<i64, Errno> {
-        self.no_arg(
-            xen_sys::__HYPERVISOR_memory_op,
-            xen_sys::XENMEM_maximum_ram_page,
-        )
+        // SAFETY: XENMEM_maximum_ram_page takes no argument.
+        unsafe {
+            self.no_arg(
+                xen_sys::__HYPERVISOR_memory_op,
+                xen_sys::XENMEM_maximum_ram_page,
+            )
+        }
     }
 
     /// `XENMEM_machphys_mfn_list` for at most `max` extents: the base mfn
@@ -458,11 +483,16 @@ impl Devices {
         let b = r.bytes_mut();
         le::put_uint(b, offset_of!(L, max_extents), 4, max as u64).ok_or(Errno::EFAULT)?;
         le::put_uint(b, offset_of!(L, extent_start), 8, base + head as u64).ok_or(Errno::EFAULT)?;
-        self.with_buffer(
-            xen_sys::__HYPERVISOR_memory_op,
-            xen_sys::XENMEM_machphys_mfn_list,
-            &r,
-        )?;
+        // SAFETY: XENMEM_machphys_mfn_list reads and writes the struct at
+        // the start of `r` and writes at most max_extents 8-byte entries
+        // where its handle points: `r` past the struct, sized for `max`.
+        unsafe {
+            self.with_buffer(
+                xen_sys::__HYPERVISOR_memory_op,
+                xen_sys::XENMEM_machphys_mfn_list,
+                &r,
+            )
+        }?;
         let m = r.mem();
         let n = m.u32_at(offset_of!(L, nr_extents)).ok_or(Errno::EFAULT)?;
         if n > max {
@@ -484,6 +514,11 @@ impl Devices {
         cmd: DomctlCmd,
         req: &[u8],
     ) -> Result<Vec<u8>, Errno> {
+        // Only the known layouts, whose command numbers are those of the
+        // handle-free commands.
+        if !DOMCTL_ABIS.iter().any(|a| std::ptr::eq(a, abi)) {
+            return Err(Errno::EINVAL);
+        }
         let l = abi.layout;
         if req.len() != l.size {
             return Err(Errno::EINVAL);
@@ -501,7 +536,11 @@ impl Devices {
             ..Default::default()
         };
         call.arg[0] = r.addr();
-        self.issue(&call)?;
+        // SAFETY: domctl reads and writes one struct xen_domctl (of the
+        // running Xen's size, well under the page `r` is) at its argument;
+        // the command is one of DomctlCmd's, whose members hold no guest
+        // handle, so Xen follows no other pointer.
+        unsafe { self.issue(&call) }?;
         let mut out = vec![0u8; l.size.next_multiple_of(8)];
         r.mem().copy_to(0, &mut out).ok_or(Errno::EFAULT)?;
         out.truncate(l.size);
@@ -611,6 +650,15 @@ mod tests {
             d.map_foreign(DomId::SELF, &[]),
             Err((0, Errno::EINVAL))
         ));
+        let abi = &DOMCTL_ABIS[0];
+        let req = vec![0u8; abi.layout.size];
+        assert!(d.domctl(abi, DomctlCmd::GetDomainInfo, &req).is_err());
+        // A layout that is not one of the known ones is refused unsent.
+        let copy: DomctlAbi = *abi;
+        assert_eq!(
+            d.domctl(&copy, DomctlCmd::GetDomainInfo, &req),
+            Err(Errno::EINVAL)
+        );
     }
 
     #[test]

@@ -273,7 +273,6 @@ pub(super) struct M2pScan {
 pub(super) fn m2p_scan<M: Mapping, N: Mapping>(w: &Walk<M>, m2p: &M2p<N>) -> M2pScan {
     let u = uses(w);
     let leaves = w.leaves.mem();
-    let mut buf = [0u8; PAGE_SIZE];
     let wb = w.width.bytes();
     let (fpp, width) = (w.fpp, w.width);
     let ones = walk::all_ones(width);
@@ -295,15 +294,16 @@ pub(super) fn m2p_scan<M: Mapping, N: Mapping>(w: &Walk<M>, m2p: &M2p<N>) -> M2p
         if times == 0 {
             continue;
         }
-        let Some(page) = leaves.page(s, &mut buf).map(|()| &buf) else {
+        // Each entry of the guest's page read once, as a volatile word.
+        let page = s * PAGE_SIZE;
+        if leaves.len() < page + PAGE_SIZE {
             continue;
-        };
+        }
         let mut c = EntryCounts::default();
         let base = u.pos[s][0].wrapping_mul(fpp);
-        for (i, e) in page.chunks_exact(wb).enumerate() {
+        for i in 0..fpp {
             walk::count_step();
-            let i = i as u64;
-            let raw = walk::word(e, 0, wb).unwrap_or(u64::MAX);
+            let raw = leaves.word(page + i as usize * wb, wb).unwrap_or(u64::MAX);
             if raw == ones || raw & types != 0 {
                 c.add(Entry::decode(raw, width), 1);
                 continue;
@@ -423,7 +423,6 @@ type RunKey = (RunAt, RunAt, u64, u64);
 /// Returns (entries compared, mismatches, first mismatching pfn).
 pub(super) fn compare<M: Mapping>(a: &Walk<M>, b: &Walk<M>) -> (u64, u64, Option<Pfn>) {
     let (am, bm) = (a.leaves.mem(), b.leaves.mem());
-    let (mut ab, mut bb) = ([0u8; PAGE_SIZE], [0u8; PAGE_SIZE]);
     let wb = a.width.bytes();
     let fpp = a.fpp;
     let n = a.max_pfn.min(b.max_pfn);
@@ -434,20 +433,16 @@ pub(super) fn compare<M: Mapping>(a: &Walk<M>, b: &Walk<M>) -> (u64, u64, Option
     let (mut compared, mut bad, mut first) = (0, 0, None);
     let mut page_diff = |sa: usize, sb: usize, used: u64| {
         *pages.entry((sa, sb, used)).or_insert_with(|| {
-            let n = used as usize * wb;
-            // One read of each guest page: copies of the words used.
-            let (pa, pb) = (
-                am.copy_to(sa * PAGE_SIZE, &mut ab[..n]).map(|()| &ab[..n]),
-                bm.copy_to(sb * PAGE_SIZE, &mut bb[..n]).map(|()| &bb[..n]),
-            );
-            if pa.is_some() && pa == pb {
+            // The guests' words, read as volatile loads.
+            let x = |i: usize| am.word(sa * PAGE_SIZE + i * wb, wb);
+            let y = |i: usize| bm.word(sb * PAGE_SIZE + i * wb, wb);
+            if (0..used as usize).all(|i| matches!((x(i), y(i)), (Some(p), Some(q)) if p == q)) {
                 return (0, None);
             }
             let (mut d, mut at) = (0, None);
             for i in 0..used as usize {
                 walk::count_step();
-                let x = pa.and_then(|p| walk::word(p, i * wb, wb));
-                let y = pb.and_then(|p| walk::word(p, i * wb, wb));
+                let (x, y) = (x(i), y(i));
                 if x != y {
                     d += 1;
                     at.get_or_insert(i as u64);

@@ -171,12 +171,7 @@ impl Memory {
 
     /// Reads the little-endian `width`-byte word at byte `off` of `mfn`.
     pub fn read_word(&self, mfn: u64, off: usize, width: usize) -> Option<u64> {
-        let b = self.page(mfn)?.get(off..off + width)?;
-        Some(match width {
-            8 => u64::from_le_bytes(b.try_into().ok()?),
-            4 => u32::from_le_bytes(b.try_into().ok()?) as u64,
-            _ => return None,
-        })
+        crate::le::word(&self.page(mfn)?[..], off, width)
     }
 
     /// Writes the little-endian `width`-byte word at byte `off` of `mfn`.
@@ -238,8 +233,5 @@ impl Memory {
 
 /// Stores `v` as a little-endian `width`-byte word at `off` of `p`.
 pub(super) fn put_word(p: &mut Page, off: usize, width: usize, v: u64) {
-    match width {
-        8 => p[off..off + 8].copy_from_slice(&v.to_le_bytes()),
-        _ => p[off..off + 4].copy_from_slice(&(v as u32).to_le_bytes()),
-    }
+    let _ = crate::le::put_uint(p, off, width.min(8), v);
 }
