@@ -87,7 +87,7 @@ mod tests {
 
     #[test]
     fn every_view_is_send_and_sync() {
-        assert_send_sync::<crate::privcmd::PrivcmdMap>();
+        assert_send_sync::<crate::privcmd::ForeignMap>();
         assert_send_sync::<crate::dump_core::CoreMap>();
         assert_send_sync::<crate::vmcore::VmcoreMap>();
         assert_send_sync::<crate::sim::SimMap>();

@@ -19,7 +19,7 @@ use crate::backend::{Backend, Mapping, Mem};
 use crate::domain::DomainInfo;
 use crate::error::Error;
 use crate::features::{Features, XenVersion};
-use crate::sys::{Devices, DomctlCmd, ForeignMap};
+use crate::sys::{Devices, DomctlCmd};
 use crate::types::{DomId, GuestWidth, Mfn};
 use nix::errno::Errno;
 use std::fs::{File, OpenOptions};
@@ -30,7 +30,7 @@ pub const PRIVCMD_PATH: &str = "/dev/xen/privcmd";
 /// The hypercall buffer device node.
 pub const HYPERCALL_BUF_PATH: &str = "/dev/xen/hypercall";
 
-pub use crate::sys::ForeignMap as PrivcmdMap;
+pub use crate::sys::ForeignMap;
 
 impl Mapping for ForeignMap {
     fn mem(&self) -> Mem<'_> {
