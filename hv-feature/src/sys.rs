@@ -31,6 +31,9 @@ use xen_sys::domctl_abi::{DomctlAbi, DOMCTL_ABIS};
 /// aligned word accesses whole) and never undefined behaviour; a view of
 /// several words is not a snapshot, which is why readers of guest data
 /// follow the `p2m_generation` protocol.
+///
+/// Invariant, kept by the constructors (all in this module): `ptr` is
+/// 8-byte aligned and `ptr..ptr + len` stays mapped and readable for `'a`.
 #[derive(Clone, Copy)]
 pub struct Mem<'a> {
     /// Start of the view, 8-byte aligned.
