@@ -19,7 +19,7 @@
 //! (2^31 leaf positions, every page-table level aliased): read + verify.
 //!
 //! Besides criterion's timings (with pfns/s as throughput), it prints one
-//! summary table: the medians of walk + verify and of the roofline, taken
+//! summary table: the medians (of 21) of walk + verify and of the roofline, taken
 //! alternately, and their ratio (roofline time / walk + verify time; 1 =
 //! as fast as the plain loop), map calls per walk and per unchanged
 //! refresh, and the reader's peak heap (a counting allocator; zero-copy
@@ -241,7 +241,7 @@ fn summary(g: &Guest, host: &SimHost) -> String {
 
     let arr = arrays(host);
     let (t, tr) = medians(
-        9,
+        21,
         || {
             black_box(walk_verify(host));
         },
