@@ -32,5 +32,5 @@ pub mod types;
 pub mod vmcore;
 
 pub use backend::{Backend, Mapping};
-pub use error::Error;
+pub use error::{Error, ErrorClass};
 pub use types::{DomId, GuestWidth, Mfn, Pfn};

@@ -14,7 +14,7 @@ use hv_feature::p2m::{self, P2m, ReadOptions, SourcePref};
 use hv_feature::privcmd::Privcmd;
 use hv_feature::shared_info::{self, ArchSharedInfo};
 use hv_feature::vmcore::{self, NoteState, VmcoreFile};
-use hv_feature::{domain, DomId, Error, Pfn};
+use hv_feature::{domain, DomId, Error, ErrorClass, Pfn};
 use serde_json::json;
 use std::collections::HashMap;
 use std::fs::File;
@@ -63,11 +63,12 @@ enum Failure {
 }
 
 impl From<Error> for Failure {
+    /// Guest (or dump) data: exit 1; the environment or the request:
+    /// exit 2.
     fn from(e: Error) -> Failure {
-        if e.is_guest_data() {
-            Failure::Data(e)
-        } else {
-            Failure::Env(e)
+        match e.class() {
+            ErrorClass::GuestData => Failure::Data(e),
+            _ => Failure::Env(e),
         }
     }
 }
