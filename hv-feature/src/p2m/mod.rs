@@ -27,6 +27,7 @@ mod walk;
 #[cfg(test)]
 mod work_tests;
 
+pub(crate) use verify::fmt_list_tree;
 pub use verify::{verify, EntryCounts, M2pMismatch, TreeStatus, VerifyReport};
 pub use walk::{all_ones, tree_capacity, MAX_PFN_BOUND};
 
@@ -48,6 +49,16 @@ pub enum Source {
     List,
     /// The 3-level tree.
     Tree,
+}
+
+impl fmt::Display for Source {
+    /// `list` or `tree`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Source::List => "list",
+            Source::Tree => "tree",
+        })
+    }
 }
 
 /// Which structure to read.
@@ -123,6 +134,18 @@ impl Entry {
     }
 }
 
+impl fmt::Display for Entry {
+    /// `mfn 0x1234`, `invalid (~0)`, `identity 0x1234`, `foreign mfn 0x1234`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Entry::Mfn(m) => write!(f, "mfn {m}"),
+            Entry::Invalid => f.write_str("invalid (~0)"),
+            Entry::Identity(m) => write!(f, "identity {m}"),
+            Entry::Foreign(m) => write!(f, "foreign mfn {m}"),
+        }
+    }
+}
+
 /// What one read cost and found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct ReadStats {
@@ -142,6 +165,23 @@ pub struct ReadStats {
     pub attempts: u32,
     /// `p2m_generation` of the view.
     pub generation: u64,
+}
+
+impl fmt::Display for ReadStats {
+    /// One line: `map calls 6 (walk 5), frames mapped 9, leaves 4 (4
+    /// distinct), attempts 1`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "map calls {} (walk {}), frames mapped {}, leaves {} ({} distinct), attempts {}",
+            self.map_calls,
+            self.walk_map_calls,
+            self.frames_mapped,
+            self.leaves,
+            self.distinct_leaves,
+            self.attempts
+        )
+    }
 }
 
 /// One leaf position whose frame differs between two views.

@@ -150,6 +150,77 @@ impl VmcoreReport {
     }
 }
 
+impl std::fmt::Display for VmcoreReport {
+    /// Lines, the first describing the dump (a caller puts the file's
+    /// name before it), the last the verdict: `vmcore: consistent` or
+    /// `vmcore: INCONSISTENT`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let hex = |v: Option<u64>| v.map_or("-".to_string(), |v| format!("{v:#x}"));
+        writeln!(
+            f,
+            "Xen {}, {} CPU(s), {} loads, {} MiB of machine memory (max mfn {:#x})",
+            self.xen.as_deref().unwrap_or("(unknown)"),
+            self.cpus,
+            self.loads,
+            self.dumped_bytes >> 20,
+            self.max_mfn
+        )?;
+        match (&self.note, &self.dom0_p2m_note) {
+            (NoteState::Present, Some(n)) => writeln!(
+                f,
+                "  XEN_ELFNOTE_CRASH_DOM0_P2M: version {}, flags {:#x}{}, max_pfn {:#x}, tree {:#x}, p2m_cr3 {:#x}, p2m_vaddr {:#x}, generation {}",
+                n.version,
+                n.flags,
+                if n.compat() { " (PV, 32-bit)" } else if n.pv() { " (PV)" } else { "" },
+                n.max_pfn,
+                n.pfn_to_mfn_frame_list_list,
+                n.p2m_cr3,
+                n.p2m_vaddr,
+                n.p2m_generation
+            )?,
+            _ => writeln!(f, "  XEN_ELFNOTE_CRASH_DOM0_P2M: absent")?,
+        }
+        writeln!(
+            f,
+            "  XEN_ELFNOTE_CRASH_INFO: dom0 tree root {}, xen_phys_start {}",
+            hex(self.crash_info_tree_root),
+            hex(self.xen_phys_start)
+        )?;
+        let from = match self.max_pfn_from {
+            MaxPfnFrom::Note => "from the note".to_string(),
+            MaxPfnFrom::TreeLastEntry => format!(
+                "last entry that is not ~0, of the tree's {} pfns",
+                hex(self.tree_extent)
+            ),
+        };
+        writeln!(
+            f,
+            "dom0: {}-bit, max_pfn {:#x} ({from}), generation {}, entries from the {}",
+            self.width.bytes() * 8,
+            self.max_pfn,
+            self.generation,
+            self.source
+        )?;
+        write!(f, "  tree: {:?}", self.tree)?;
+        if let Some(e) = &self.tree_error {
+            write!(f, " ({e})")?;
+        }
+        f.write_str("\n  ")?;
+        match self.list_tree {
+            Some(c) => p2m::fmt_list_tree(f, c.compared, c.mismatches, c.first_mismatch)?,
+            None => f.write_str("list vs tree: not compared")?,
+        }
+        writeln!(f, "\n  entries: {}", self.entries)?;
+        writeln!(f, "  {}", self.stats)?;
+        let verdict = if self.consistent() {
+            "consistent"
+        } else {
+            "INCONSISTENT"
+        };
+        write!(f, "vmcore: {verdict}")
+    }
+}
+
 fn opts(source: SourcePref) -> ReadOptions {
     ReadOptions {
         source,
