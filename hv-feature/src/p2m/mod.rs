@@ -21,12 +21,16 @@
 //! assert_eq!(p2m.lookup(Pfn(7)).unwrap(), Entry::Mfn(mfn));
 //! ```
 
+#[cfg(test)]
+mod api_tests;
 mod changes;
+mod runs;
 mod verify;
 mod walk;
 #[cfg(test)]
 mod work_tests;
 
+pub use runs::{Run, Runs};
 pub(crate) use verify::fmt_list_tree;
 pub use verify::{verify, EntryCounts, M2pMismatch, TreeStatus, VerifyReport};
 pub use walk::{all_ones, tree_capacity, MAX_PFN_BOUND};
@@ -130,6 +134,15 @@ impl Entry {
             Entry::Identity(Mfn(raw & !identity))
         } else {
             Entry::Mfn(Mfn(raw))
+        }
+    }
+
+    /// The machine frame of a plain entry; `None` for an invalid,
+    /// identity or foreign one (not a frame of this domain).
+    pub fn mfn(self) -> Option<Mfn> {
+        match self {
+            Entry::Mfn(m) => Some(m),
+            Entry::Invalid | Entry::Identity(_) | Entry::Foreign(_) => None,
         }
     }
 }
@@ -474,6 +487,30 @@ impl<B: Backend> P2m<B> {
     /// The decoded entry of `pfn`.
     pub fn lookup(&self, pfn: Pfn) -> Result<Entry, Error> {
         Ok(Entry::decode(self.raw(pfn)?, self.width))
+    }
+
+    /// The machine frame backing `pfn`: `Some` for a plain entry, `None`
+    /// for an invalid, identity or foreign one ([`P2m::lookup`] says
+    /// which); [`Error::PfnOutOfRange`] for a pfn not below
+    /// [`P2m::max_pfn`].
+    pub fn mfn(&self, pfn: Pfn) -> Result<Option<Mfn>, Error> {
+        Ok(self.lookup(pfn)?.mfn())
+    }
+
+    /// The plain entries as maximal [`Run`]s of consecutive pfns backed by
+    /// consecutive frames, in pfn order. Invalid, identity and foreign
+    /// entries are not in any run (they end one).
+    ///
+    /// Work follows the p2m's pages, not `max_pfn`: creating the iterator
+    /// reads each distinct leaf page and index row once; iterating enters
+    /// only the index rows and leaf positions whose page holds a plain
+    /// entry, and reads those pages entry by entry. A guest whose
+    /// unpopulated range spans 2^40 pfns through shared pages costs a few
+    /// steps for all of it. (A page that holds plain entries and that the
+    /// guest's structure names at many positions is read at each: it
+    /// yields runs at each.)
+    pub fn runs(&self) -> Runs<'_> {
+        Runs::new(&self.walk)
     }
 
     /// Entries by kind, counted once per distinct leaf page (cost follows
