@@ -221,7 +221,7 @@ fn summary(g: &Guest, host: &SimHost) -> String {
     let mut p = P2m::read(host, DOM, &opts(SourcePref::List)).expect("read");
     let st = *p.stats();
     let before = host.map_calls();
-    let r = p.refresh(host).expect("refresh");
+    let r = p.refresh().expect("refresh");
     let refresh_calls = host.map_calls() - before;
     assert_eq!(r, Refresh::Unchanged);
     drop(p);
@@ -288,7 +288,7 @@ fn main() {
         }
         let mut p = P2m::read(&host, DOM, &opts(SourcePref::List)).expect("read");
         grp.bench_function("refresh_unchanged", |b| {
-            b.iter(|| p.refresh(&host).expect("refresh"))
+            b.iter(|| p.refresh().expect("refresh"))
         });
         grp.bench_function("roofline", |b| b.iter(|| roofline(black_box(&arr))));
         grp.finish();

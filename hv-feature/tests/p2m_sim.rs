@@ -339,7 +339,7 @@ fn hostile(width: GuestWidth) -> (SimHost, DomId) {
     (h, dom)
 }
 
-fn read(h: &SimHost, dom: DomId) -> Result<P2m<SimHost>, Error> {
+fn read(h: &SimHost, dom: DomId) -> Result<P2m<'_, SimHost>, Error> {
     P2m::read(
         h,
         dom,
@@ -614,7 +614,7 @@ fn rule7_generation() {
     let mut p = read(&h, dom).unwrap();
     h.update_arch(dom, |a| a.p2m_generation = 0).unwrap();
     assert!(matches!(
-        p.refresh(&h).unwrap(),
+        p.refresh().unwrap(),
         Refresh::Changed {
             generation_after: 0,
             ..
@@ -705,14 +705,14 @@ fn refresh_costs_no_map_call_when_nothing_moved() {
     let mut p = P2m::read(&h, dom, &opts()).unwrap();
     let calls = h.map_calls();
     for _ in 0..10 {
-        assert_eq!(p.refresh(&h).unwrap(), Refresh::Unchanged);
+        assert_eq!(p.refresh().unwrap(), Refresh::Unchanged);
     }
     assert_eq!(h.map_calls(), calls);
     // Entry values are not covered by the generation; the live mapping
     // shows the new value without a refresh.
     let orig = p.raw(Pfn(5)).unwrap();
     h.set_entry(dom, Pfn(5), 0x1234).unwrap();
-    assert_eq!(p.refresh(&h).unwrap(), Refresh::Unchanged);
+    assert_eq!(p.refresh().unwrap(), Refresh::Unchanged);
     assert_eq!(p.raw(Pfn(5)).unwrap(), 0x1234);
     h.set_entry(dom, Pfn(5), orig).unwrap();
     // Growing into missing leaves moves the generation: walk again and
@@ -723,7 +723,7 @@ fn refresh_costs_no_map_call_when_nothing_moved() {
         generation_before: 0,
         generation_after,
         ..
-    } = p.refresh(&h).unwrap()
+    } = p.refresh().unwrap()
     else {
         panic!("expected a change")
     };
@@ -740,7 +740,7 @@ fn refresh_costs_no_map_call_when_nothing_moved() {
     assert!(p2m::verify(&h, dom, &opts()).unwrap().consistent());
     // Growth past max_pfn is seen too.
     h.populate(dom, (1 << 18) - 10..(1 << 18)).unwrap();
-    assert!(matches!(p.refresh(&h).unwrap(), Refresh::Changed { .. }));
+    assert!(matches!(p.refresh().unwrap(), Refresh::Changed { .. }));
 }
 
 #[test]
@@ -869,7 +869,7 @@ fn refresh_caps_the_leaf_changes_a_guest_can_make_it_list() {
         changed_leaves,
         changed_count,
         ..
-    } = p.refresh(&h).unwrap()
+    } = p.refresh().unwrap()
     else {
         panic!("refresh did not see the change");
     };

@@ -1115,7 +1115,8 @@ fn random_corruption_gives_typed_data_errors_only() {
         }
         std::fs::write(&path, &b).unwrap();
         for source in [SourcePref::Auto, SourcePref::List, SourcePref::Tree] {
-            let r = VmcoreFile::open(&path).and_then(|mut v| vmcore::read(&mut v, source));
+            let r =
+                VmcoreFile::open(&path).and_then(|mut v| vmcore::read(&mut v, source).map(|_| ()));
             match r {
                 Ok(_) => ok += 1,
                 Err(e) => {

@@ -368,7 +368,7 @@ fn mem_set_grows_the_list_and_the_reader_sees_the_generation_move() {
     eprintln!("mem-set: {info_before_kb} -> {target_kb} KiB");
     let mut changes = Vec::new();
     let mut busy = 0u32;
-    let mut look = |p: &mut P2m<Privcmd>, changes: &mut Vec<Refresh>| match p.refresh(&pc) {
+    let mut look = |p: &mut P2m<Privcmd>, changes: &mut Vec<Refresh>| match p.refresh() {
         Ok(Refresh::Unchanged) => {}
         Ok(c) => changes.push(c),
         // The guest is mid-update: the reader refuses, and looks again.

@@ -370,7 +370,10 @@ fn read_stable<B: Backend>(
 }
 
 /// A domain's p2m, read and checked; the leaf pages stay mapped (live).
-pub struct P2m<B: Backend> {
+/// The view keeps the backend it was read from: [`P2m::refresh`] and
+/// [`P2m::check_m2p`] go to the same one.
+pub struct P2m<'b, B: Backend> {
+    b: &'b B,
     dom: DomId,
     map_dom: DomId,
     width: GuestWidth,
@@ -382,7 +385,7 @@ pub struct P2m<B: Backend> {
     stats: ReadStats,
 }
 
-impl<B: Backend> fmt::Debug for P2m<B> {
+impl<B: Backend> fmt::Debug for P2m<'_, B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("P2m")
             .field("dom", &self.dom)
@@ -393,15 +396,16 @@ impl<B: Backend> fmt::Debug for P2m<B> {
     }
 }
 
-impl<B: Backend> P2m<B> {
+impl<'b, B: Backend> P2m<'b, B> {
     /// Reads domain `dom`'s p2m (dom 0: the caller's own, mapped with
     /// `DOMID_SELF`). A 64-bit list costs 5 map calls (4 levels and the
     /// leaves), a PAE list 4, the tree 3, plus one for shared_info and,
     /// with [`ReadOptions::verify_m2p`], one for the M2P.
-    pub fn read(b: &B, dom: DomId, opts: &ReadOptions) -> Result<P2m<B>, Error> {
+    pub fn read(b: &'b B, dom: DomId, opts: &ReadOptions) -> Result<P2m<'b, B>, Error> {
         let (mut cx, shinfo) = open(b, dom)?;
         let (arch, walk, attempts) = read_stable(&mut cx, &shinfo, opts.source, opts)?;
         let mut p = P2m {
+            b,
             dom,
             map_dom: cx.map_dom,
             width: cx.width,
@@ -413,15 +417,15 @@ impl<B: Backend> P2m<B> {
             walk,
         };
         if opts.verify_m2p {
-            let (calls, frames) = p.verify_m2p(b)?;
+            let (calls, frames) = p.verify_m2p()?;
             p.stats.map_calls += calls;
             p.stats.frames_mapped += frames;
         }
         Ok(p)
     }
 
-    fn verify_m2p(&self, b: &B) -> Result<(u32, u64), Error> {
-        let m2p = domain::map_m2p(b, Mfn(self.max_mfn))?;
+    fn verify_m2p(&self) -> Result<(u32, u64), Error> {
+        let m2p = domain::map_m2p(self.b, Mfn(self.max_mfn))?;
         let frames = (m2p.len() as usize * 8).div_ceil(crate::types::PAGE_SIZE) as u64;
         let scan = verify::m2p_scan(&self.walk, &m2p);
         match scan.first {
@@ -433,6 +437,11 @@ impl<B: Backend> P2m<B> {
             }),
             None => Ok((1, frames)),
         }
+    }
+
+    /// The backend the view was read from.
+    pub fn backend(&self) -> &'b B {
+        self.b
     }
 
     /// The domain.
@@ -548,14 +557,15 @@ impl<B: Backend> P2m<B> {
     /// the same guest) over the pfns both hold, each distinct pair of leaf
     /// pages once, as [`verify`] does. Returns (entries compared,
     /// entries that differ, the first pfn that differs).
-    pub fn compare_entries(&self, other: &P2m<B>) -> (u64, u64, Option<Pfn>) {
+    pub fn compare_entries(&self, other: &P2m<'_, B>) -> (u64, u64, Option<Pfn>) {
         verify::compare(&self.walk, &other.walk)
     }
 
-    /// Checks every valid entry against the M2P now; the first that does
-    /// not round-trip is an [`Error::M2pMismatch`].
-    pub fn check_m2p(&self, b: &B) -> Result<(), Error> {
-        self.verify_m2p(b).map(|_| ())
+    /// Checks every valid entry against the M2P now (of the view's
+    /// backend); the first that does not round-trip is an
+    /// [`Error::M2pMismatch`].
+    pub fn check_m2p(&self) -> Result<(), Error> {
+        self.verify_m2p().map(|_| ())
     }
 
     /// For long readers: if the generation and the list's fields have not
@@ -564,8 +574,8 @@ impl<B: Backend> P2m<B> {
     /// view, which has no generation, always walks again) and reports the
     /// leaf positions whose frame changed. Entry values inside a leaf are
     /// not covered by the generation; lookups always show their current
-    /// value.
-    pub fn refresh(&mut self, b: &B) -> Result<Refresh, Error> {
+    /// value. The walk goes to the backend the view was read from.
+    pub fn refresh(&mut self) -> Result<Refresh, Error> {
         let now = decode_arch(&self.shinfo, self.width)?;
         if self.walk.source == Source::List
             && key(&now, Source::List) == key(&self.arch, Source::List)
@@ -573,7 +583,7 @@ impl<B: Backend> P2m<B> {
             return Ok(Refresh::Unchanged);
         }
         let mut cx = Ctx {
-            b,
+            b: self.b,
             dom: self.dom,
             map_dom: self.map_dom,
             width: self.width,
@@ -596,7 +606,7 @@ impl<B: Backend> P2m<B> {
         self.arch = arch;
         self.walk = walk;
         if self.opts.verify_m2p {
-            self.verify_m2p(b)?;
+            self.verify_m2p()?;
         }
         Ok(r)
     }

@@ -252,7 +252,7 @@ fn tree_state(root: u64, width: GuestWidth, max_pfn: u64) -> TreeState {
 pub fn read(
     v: &mut VmcoreFile,
     source: SourcePref,
-) -> Result<(VmcoreReport, P2m<VmcoreFile>), Error> {
+) -> Result<(VmcoreReport, P2m<'_, VmcoreFile>), Error> {
     let info = v.info().clone();
     let ci = info.crash_info;
     let xen = info
@@ -306,12 +306,12 @@ pub fn read(
     Ok((r, p))
 }
 
-fn with_note(
-    v: &mut VmcoreFile,
+fn with_note<'v>(
+    v: &'v mut VmcoreFile,
     n: &Dom0P2mNote,
     pref: SourcePref,
     r: &mut VmcoreReport,
-) -> Result<P2m<VmcoreFile>, Error> {
+) -> Result<P2m<'v, VmcoreFile>, Error> {
     r.note = NoteState::Present;
     if !n.pv() {
         return Err(Error::VmcoreNoP2m {
@@ -412,11 +412,11 @@ fn with_note(
     Ok(p)
 }
 
-fn without_note(
-    v: &mut VmcoreFile,
+fn without_note<'v>(
+    v: &'v mut VmcoreFile,
     pref: SourcePref,
     r: &mut VmcoreReport,
-) -> Result<P2m<VmcoreFile>, Error> {
+) -> Result<P2m<'v, VmcoreFile>, Error> {
     r.note = NoteState::Absent;
     r.max_pfn_from = MaxPfnFrom::TreeLastEntry;
     if pref == SourcePref::List {
