@@ -90,10 +90,7 @@ fn build_aliased() -> SimHost {
 }
 
 fn opts(source: SourcePref) -> ReadOptions {
-    ReadOptions {
-        source,
-        ..Default::default()
-    }
+    ReadOptions::default().with_source(source)
 }
 
 /// The arrays verify reads, mapped as verify maps them: the list's

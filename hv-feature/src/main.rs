@@ -199,10 +199,7 @@ fn cmd_p2m(
     json: bool,
 ) -> Result<(), Failure> {
     let pc = Privcmd::open()?;
-    let opts = ReadOptions {
-        source,
-        ..ReadOptions::default()
-    };
+    let opts = ReadOptions::default().with_source(source);
     let p = P2m::read(&pc, dom, &opts)?;
     if let Some(out) = entries_out {
         write_entries(&p, out)?;

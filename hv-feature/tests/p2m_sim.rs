@@ -21,14 +21,11 @@ fn host() -> SimHost {
 }
 
 fn opts() -> ReadOptions {
-    ReadOptions {
-        retry_delay: Duration::from_micros(50),
-        ..Default::default()
-    }
+    ReadOptions::default().with_retry_delay(Duration::from_micros(50))
 }
 
 fn with(source: SourcePref) -> ReadOptions {
-    ReadOptions { source, ..opts() }
+    opts().with_source(source)
 }
 
 /// Entries of `p2m` at `pfns` equal the simulation's records.
@@ -84,15 +81,7 @@ fn check_guest(h: &SimHost, spec: &GuestSpec, sample: &[u64]) {
     } else {
         assert_ne!(v.tree, TreeStatus::Present);
     }
-    let checked = P2m::read(
-        h,
-        dom,
-        &ReadOptions {
-            verify_m2p: true,
-            ..opts()
-        },
-    )
-    .unwrap();
+    let checked = P2m::read(h, dom, &opts().with_verify_m2p(true)).unwrap();
     assert_eq!(checked.generation(), 0);
 }
 
@@ -243,15 +232,7 @@ fn old_guest_without_list_is_read_through_its_tree() {
 fn dom0_reads_its_own_p2m_with_domid_self() {
     let h = host();
     let dom = h.add_guest(&GuestSpec::new(DomId(0), W64, 4096)).unwrap();
-    let p = P2m::read(
-        &h,
-        dom,
-        &ReadOptions {
-            verify_m2p: true,
-            ..opts()
-        },
-    )
-    .unwrap();
+    let p = P2m::read(&h, dom, &opts().with_verify_m2p(true)).unwrap();
     assert_truth(&h, dom, &p, 0..4096);
     // Naming domid 0 in a foreign map is refused, as Xen does.
     let si = h.shared_info_frame(dom).unwrap();
@@ -340,14 +321,7 @@ fn hostile(width: GuestWidth) -> (SimHost, DomId) {
 }
 
 fn read(h: &SimHost, dom: DomId) -> Result<P2m<'_, SimHost>, Error> {
-    P2m::read(
-        h,
-        dom,
-        &ReadOptions {
-            attempts: 3,
-            ..opts()
-        },
-    )
+    P2m::read(h, dom, &opts().with_attempts(3))
 }
 
 #[test]
@@ -546,15 +520,7 @@ fn rule6_m2p_round_trip() {
     let stolen = h.ram_mfn(dom, Pfn(100)).unwrap().unwrap();
     h.set_entry(dom, Pfn(200), stolen.0).unwrap();
     assert!(read(&h, dom).is_ok(), "entry values are data");
-    let e = P2m::read(
-        &h,
-        dom,
-        &ReadOptions {
-            verify_m2p: true,
-            ..opts()
-        },
-    )
-    .unwrap_err();
+    let e = P2m::read(&h, dom, &opts().with_verify_m2p(true)).unwrap_err();
     assert!(
         matches!(e, Error::M2pMismatch { pfn: Pfn(200), mfn, m2p: Some(Pfn(100)), .. } if mfn == stolen),
         "{e}"
@@ -564,15 +530,7 @@ fn rule6_m2p_round_trip() {
     // An entry beyond the M2P.
     let (h, dom) = hostile(W32);
     h.set_entry(dom, Pfn(7), 0x3fff_ffff).unwrap();
-    let e = P2m::read(
-        &h,
-        dom,
-        &ReadOptions {
-            verify_m2p: true,
-            ..opts()
-        },
-    )
-    .unwrap_err();
+    let e = P2m::read(&h, dom, &opts().with_verify_m2p(true)).unwrap_err();
     assert!(
         matches!(
             e,
@@ -624,10 +582,7 @@ fn rule7_generation() {
 
 #[test]
 fn rule8_tree() {
-    let tree = || ReadOptions {
-        attempts: 2,
-        ..with(SourcePref::Tree)
-    };
+    let tree = || with(SourcePref::Tree).with_attempts(2);
     let (h, dom) = hostile(W64);
     h.update_arch(dom, |a| (a.p2m_cr3, a.pfn_to_mfn_frame_list_list) = (0, 0))
         .unwrap();
@@ -788,11 +743,9 @@ fn generation_race_never_yields_a_mixed_view() {
         });
         for _ in 0..3 {
             s.spawn(|| {
-                let o = ReadOptions {
-                    attempts: 50,
-                    retry_delay: Duration::from_micros(20),
-                    ..opts()
-                };
+                let o = opts()
+                    .with_attempts(50)
+                    .with_retry_delay(Duration::from_micros(20));
                 while !stop.load(Ordering::Relaxed) {
                     let p = match P2m::read(&h, dom, &o) {
                         Ok(p) => p,

@@ -228,11 +228,9 @@ fn arch(pc: &Privcmd, dom: DomId) -> ArchSharedInfo {
 }
 
 fn list_opts() -> ReadOptions {
-    ReadOptions {
-        source: SourcePref::List,
-        verify_m2p: true,
-        ..ReadOptions::default()
-    }
+    ReadOptions::default()
+        .with_source(SourcePref::List)
+        .with_verify_m2p(true)
 }
 
 fn valid(p: &P2m<Privcmd>) -> u64 {
@@ -335,10 +333,7 @@ fn mem_set_grows_the_list_and_the_reader_sees_the_generation_move() {
     let dom = domid();
     // The held view: no M2P check on refresh (entries change while the
     // balloon driver works; the fresh read below checks the M2P).
-    let held = ReadOptions {
-        source: SourcePref::List,
-        ..ReadOptions::default()
-    };
+    let held = ReadOptions::default().with_source(SourcePref::List);
     let mut p = P2m::read(&pc, dom, &held).expect("read the list");
     let g0 = p.generation();
     let before = valid(&p);

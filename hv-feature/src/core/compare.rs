@@ -33,6 +33,7 @@ const BULK_AFTER: u64 = 1 << 20;
 
 /// One pfn on which the rebuilt p2m and `.xen_p2m` disagree.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct CoreMismatch {
     /// The pfn.
     pub pfn: Pfn,
@@ -44,6 +45,7 @@ pub struct CoreMismatch {
 
 /// What [`compare`] found.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct CoreReport {
     /// The guest's width.
     pub width: GuestWidth,

@@ -48,6 +48,7 @@ use walk::Walk;
 /// Which structure a p2m was read from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
+#[non_exhaustive]
 pub enum Source {
     /// The virtually mapped linear list.
     List,
@@ -67,6 +68,7 @@ impl fmt::Display for Source {
 
 /// Which structure to read.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum SourcePref {
     /// The list when published (`p2m_cr3 != 0`), else the tree.
     #[default]
@@ -77,8 +79,18 @@ pub enum SourcePref {
     Tree,
 }
 
-/// How to read.
+/// How to read: [`ReadOptions::default`] (auto source, no M2P check, 8
+/// attempts 1 ms apart at first), changed with the `with_` methods.
+///
+/// ```
+/// use hv_feature::p2m::{ReadOptions, SourcePref};
+/// let opts = ReadOptions::default()
+///     .with_source(SourcePref::List)
+///     .with_verify_m2p(true);
+/// assert_eq!(opts.attempts, 8);
+/// ```
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct ReadOptions {
     /// Which structure.
     pub source: SourcePref,
@@ -104,8 +116,35 @@ impl Default for ReadOptions {
     }
 }
 
+impl ReadOptions {
+    /// Reads `source`.
+    pub fn with_source(mut self, source: SourcePref) -> Self {
+        self.source = source;
+        self
+    }
+
+    /// Checks every valid entry against the M2P (or not).
+    pub fn with_verify_m2p(mut self, on: bool) -> Self {
+        self.verify_m2p = on;
+        self
+    }
+
+    /// Makes at most `attempts` attempts (at least 1 is made).
+    pub fn with_attempts(mut self, attempts: u32) -> Self {
+        self.attempts = attempts;
+        self
+    }
+
+    /// Pauses `delay` before the second attempt (doubling after).
+    pub fn with_retry_delay(mut self, delay: Duration) -> Self {
+        self.retry_delay = delay;
+        self
+    }
+}
+
 /// A decoded p2m entry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub enum Entry {
     /// Backed by this machine frame.
     Mfn(Mfn),
@@ -161,6 +200,7 @@ impl fmt::Display for Entry {
 
 /// What one read cost and found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct ReadStats {
     /// The structure read.
     pub source: Source,
@@ -199,6 +239,7 @@ impl fmt::Display for ReadStats {
 
 /// One leaf position whose frame differs between two views.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct LeafChange {
     /// Leaf position.
     pub leaf: u64,
@@ -212,6 +253,7 @@ pub struct LeafChange {
 
 /// What [`P2m::refresh`] found.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub enum Refresh {
     /// Nothing moved; no map call was made.
     Unchanged,

@@ -15,6 +15,7 @@ use std::fmt;
 
 /// Entries by kind.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct EntryCounts {
     /// Plain mfns.
     pub valid: u64,
@@ -57,6 +58,7 @@ impl fmt::Display for EntryCounts {
 
 /// One entry that does not round-trip through the M2P.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct M2pMismatch {
     /// The pfn.
     pub pfn: Pfn,
@@ -95,6 +97,7 @@ pub(crate) fn fmt_list_tree(
 /// The state of a guest's tree.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum TreeStatus {
     /// Read and compared.
     Present,
@@ -111,6 +114,7 @@ pub enum TreeStatus {
 
 /// What [`verify`] found.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct VerifyReport {
     /// The domain.
     pub dom: DomId,

@@ -42,6 +42,7 @@ pub const NO_NOTE_NOTICE: &str = "no XEN_ELFNOTE_CRASH_DOM0_P2M note: Xen did no
 /// Whether the dump has the new note.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
+#[non_exhaustive]
 pub enum NoteState {
     /// `XEN_ELFNOTE_CRASH_DOM0_P2M` is there.
     Present,
@@ -52,6 +53,7 @@ pub enum NoteState {
 /// Where the reported `max_pfn` comes from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum MaxPfnFrom {
     /// The note's `max_pfn`, dom0's own.
     Note,
@@ -62,6 +64,7 @@ pub enum MaxPfnFrom {
 /// dom0's tree, as far as the comparison is concerned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum TreeState {
     /// Read (and compared with the list when both were read).
     Present,
@@ -79,6 +82,7 @@ pub enum TreeState {
 
 /// The list against the tree.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct ListTree {
     /// Entries compared.
     pub compared: u64,
@@ -90,6 +94,7 @@ pub struct ListTree {
 
 /// What [`read`] found.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct VmcoreReport {
     /// Xen's version (`VMCOREINFO_XEN`'s `OSRELEASE`, else CRASH_INFO's).
     pub xen: Option<String>,
