@@ -62,6 +62,16 @@ enum Failure {
     Io(String),
 }
 
+impl Failure {
+    /// 1: the domain's (or dump's) data; 2: usage or environment.
+    fn exit_status(&self) -> u8 {
+        match self {
+            Failure::Data(_) | Failure::Inconsistent(_) => 1,
+            Failure::Usage(_) | Failure::Env(_) | Failure::Io(_) => 2,
+        }
+    }
+}
+
 impl From<Error> for Failure {
     /// Guest (or dump) data: exit 1; the environment or the request:
     /// exit 2.
@@ -110,25 +120,13 @@ fn main() -> ExitCode {
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,
-        Err(Failure::Usage(m)) => {
-            eprintln!("hv-feature: {m}\n{USAGE}");
-            ExitCode::from(2)
-        }
-        Err(Failure::Env(e)) => {
-            eprintln!("hv-feature: {e}");
-            ExitCode::from(2)
-        }
-        Err(Failure::Data(e)) => {
-            eprintln!("hv-feature: {e}");
-            ExitCode::from(1)
-        }
-        Err(Failure::Inconsistent(m)) => {
-            eprintln!("hv-feature: {m}");
-            ExitCode::from(1)
-        }
-        Err(Failure::Io(m)) => {
-            eprintln!("hv-feature: {m}");
-            ExitCode::from(2)
+        Err(f) => {
+            match &f {
+                Failure::Usage(m) => eprintln!("hv-feature: {m}\n{USAGE}"),
+                Failure::Env(e) | Failure::Data(e) => eprintln!("hv-feature: {e}"),
+                Failure::Inconsistent(m) | Failure::Io(m) => eprintln!("hv-feature: {m}"),
+            }
+            ExitCode::from(f.exit_status())
         }
     }
 }
@@ -411,4 +409,34 @@ fn cmd_info(dom: DomId, json: bool) -> Result<(), Failure> {
         println!("  p2m_generation              {}", a.p2m_generation);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn guest_data_exits_1_the_rest_2() {
+        let dom = DomId(1);
+        let data = [
+            Error::TreeDropped { dom, list: true },
+            Error::ListNotPublished { dom },
+            Error::CoreFrameMissing {
+                mfn: 1,
+                index: 0,
+                count: 1,
+            },
+        ];
+        for e in data {
+            assert_eq!(Failure::from(e).exit_status(), 1);
+        }
+        let other = [
+            Error::NotPv(dom),
+            Error::NoSuchDomain(dom),
+            Error::NoPrivcmd { path: "/dev/x" },
+        ];
+        for e in other {
+            assert_eq!(Failure::from(e).exit_status(), 2);
+        }
+    }
 }

@@ -201,4 +201,24 @@ fn entries_read_as_words() {
         len: 32,
     };
     assert_eq!(r.to_string(), "pfn 0x100 -> mfn 0x5400, 0x20 pages");
+    let c = LeafChange {
+        leaf: 3,
+        first_pfn: Pfn(0x600),
+        before: Some(Mfn(0x12)),
+        after: None,
+    };
+    assert_eq!(c.to_string(), "leaf 0x3 (pfn 0x600): mfn 0x12 -> -");
+    let r = Refresh::Changed {
+        generation_before: 2,
+        generation_after: 4,
+        max_pfn_before: 0x800,
+        max_pfn_after: 0x1000,
+        changed_leaves: vec![c],
+        changed_count: 1,
+    };
+    assert_eq!(
+        r.to_string(),
+        "changed: generation 2 -> 4, max_pfn 0x800 -> 0x1000, 1 leaf positions changed frame"
+    );
+    assert_eq!(Refresh::Unchanged.to_string(), "unchanged");
 }

@@ -275,6 +275,45 @@ pub enum Refresh {
     },
 }
 
+impl fmt::Display for LeafChange {
+    /// `leaf 0x3 (pfn 0x600): mfn 0x1234 -> mfn 0x5678` (`-` beyond
+    /// `max_pfn`).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let frame = |m: Option<Mfn>| m.map_or("-".to_string(), |m| format!("mfn {m}"));
+        write!(
+            f,
+            "leaf {:#x} (pfn {}): {} -> {}",
+            self.leaf,
+            self.first_pfn,
+            frame(self.before),
+            frame(self.after)
+        )
+    }
+}
+
+impl fmt::Display for Refresh {
+    /// `unchanged`, or `changed: generation 2 -> 4, max_pfn 0x800 ->
+    /// 0x1000, 3 leaf positions changed frame`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Refresh::Unchanged => f.write_str("unchanged"),
+            Refresh::Changed {
+                generation_before,
+                generation_after,
+                max_pfn_before,
+                max_pfn_after,
+                changed_count,
+                ..
+            } => write!(
+                f,
+                "changed: generation {generation_before} -> {generation_after}, \
+                 max_pfn {max_pfn_before:#x} -> {max_pfn_after:#x}, \
+                 {changed_count} leaf positions changed frame"
+            ),
+        }
+    }
+}
+
 /// Most leaf changes a [`Refresh`] lists: the guest controls how many
 /// positions differ (e.g. by shrinking `max_pfn`), so the list is capped
 /// and the total counted.
@@ -570,7 +609,9 @@ impl<'b, B: Backend> P2m<'b, B> {
         verify::count_entries(&self.walk)
     }
 
-    /// Every entry, in pfn order (one borrow of the leaf mapping).
+    /// Every entry, in pfn order (one borrow of the leaf mapping): one
+    /// step per pfn up to `max_pfn`, which the guest chose (up to 2^40);
+    /// [`P2m::runs`] costs what the guest's pages hold instead.
     pub fn entries(&self) -> impl Iterator<Item = (Pfn, Entry)> + '_ {
         let bytes = self.walk.leaves.bytes();
         let w = self.width;
