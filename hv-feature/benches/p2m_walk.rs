@@ -90,10 +90,7 @@ fn build_aliased() -> SimHost {
 }
 
 fn opts(source: SourcePref) -> ReadOptions {
-    ReadOptions {
-        source,
-        ..Default::default()
-    }
+    ReadOptions::default().with_source(source)
 }
 
 /// The arrays verify reads, mapped as verify maps them: the list's
@@ -225,7 +222,7 @@ fn summary(g: &Guest, host: &SimHost) -> String {
     let mut p = P2m::read(host, DOM, &opts(SourcePref::List)).expect("read");
     let st = *p.stats();
     let before = host.map_calls();
-    let r = p.refresh(host).expect("refresh");
+    let r = p.refresh().expect("refresh");
     let refresh_calls = host.map_calls() - before;
     assert_eq!(r, Refresh::Unchanged);
     drop(p);
@@ -292,7 +289,7 @@ fn main() {
         }
         let mut p = P2m::read(&host, DOM, &opts(SourcePref::List)).expect("read");
         grp.bench_function("refresh_unchanged", |b| {
-            b.iter(|| p.refresh(&host).expect("refresh"))
+            b.iter(|| p.refresh().expect("refresh"))
         });
         grp.bench_function("roofline", |b| b.iter(|| roofline(black_box(&arr))));
         grp.finish();

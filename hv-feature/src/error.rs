@@ -5,7 +5,9 @@
 use crate::types::{DomId, Mfn, Pfn};
 
 /// Everything that can go wrong, from a missing device to a hostile guest.
+/// [`Error::class`] says whose fault each is.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     // ---- Environment: the host, the device, the hypervisor interface ----
     /// `/dev/xen/privcmd` (or `/dev/xen/hypercall`) does not exist.
@@ -312,9 +314,9 @@ pub enum Error {
     },
 
     // ---- Dump-core files (`hv-feature core`): every number in the file
-    // is hostile. `CoreIo` and `CoreNotPv` are environment errors (the file
-    // cannot be read, or is a dump of a guest kind without a guest p2m);
-    // the others are data errors.
+    // is hostile. `CoreIo` is an environment error (the file cannot be
+    // read), `CoreNotPv` a usage one (a dump of a guest kind without a
+    // guest p2m); the others are data errors.
     /// The core file cannot be opened or read.
     #[error("cannot read core file {path:?}: {source}")]
     CoreIo {
@@ -503,25 +505,197 @@ pub enum Error {
     },
 }
 
+/// Whose fault an [`Error`] is, which decides what a caller does about it
+/// (the CLI: exit 1 for [`ErrorClass::GuestData`], 2 for the others).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ErrorClass {
+    /// Data a guest or a dump file controls failed a check: its
+    /// shared_info, page tables, list, tree, M2P round trip, generation, or
+    /// a dump's headers and notes. Nothing about the host is wrong.
+    GuestData,
+    /// The host: the device, permissions, the hypervisor interface, a file
+    /// that cannot be read.
+    Environment,
+    /// The caller's request does not fit what exists: a domain that is
+    /// not there or not PV, a pfn beyond the view, a dump of a guest kind
+    /// without a guest p2m.
+    Usage,
+}
+
 impl Error {
-    /// True when the error is about data the guest controls (its p2m,
-    /// page tables or shared_info failed a check), false when it is about
-    /// the environment (device, permissions, hypervisor interface). The
-    /// CLI exits 1 for the former and 2 for the latter.
-    pub fn is_guest_data(&self) -> bool {
-        !matches!(
-            self,
+    /// The class of this error. Every variant is classified here on
+    /// purpose (no wildcard): a new variant does not compile until it is.
+    pub fn class(&self) -> ErrorClass {
+        use ErrorClass::{Environment, GuestData, Usage};
+        match self {
             Error::NoPrivcmd { .. }
-                | Error::Open { .. }
-                | Error::Hypercall { .. }
-                | Error::MapFrame { .. }
-                | Error::NoSuchDomain(_)
-                | Error::NotPv(_)
-                | Error::BadGuestWidth { .. }
-                | Error::Unexpected { .. }
-                | Error::CoreIo { .. }
-                | Error::CoreNotPv { .. }
-                | Error::VmcoreIo { .. }
-        )
+            | Error::Open { .. }
+            | Error::Hypercall { .. }
+            | Error::MapFrame { .. }
+            | Error::BadGuestWidth { .. }
+            | Error::Unexpected { .. }
+            | Error::CoreIo { .. }
+            | Error::VmcoreIo { .. } => Environment,
+            Error::NoSuchDomain(_)
+            | Error::NotPv(_)
+            | Error::PfnOutOfRange { .. }
+            | Error::CoreNotPv { .. } => Usage,
+            Error::GuestFrameUnmappable { .. }
+            | Error::BadMaxPfn { .. }
+            | Error::P2mCr3StrayBits { .. }
+            | Error::P2mCr3Frame { .. }
+            | Error::P2mVaddrUnaligned { .. }
+            | Error::P2mListOverflow { .. }
+            | Error::P2mVaddrNonCanonical { .. }
+            | Error::P2mVaddrXenHole { .. }
+            | Error::P2mVaddrAbove32 { .. }
+            | Error::PteNotPresent { .. }
+            | Error::PteSuperpage { .. }
+            | Error::PteFrame { .. }
+            | Error::GenerationOdd { .. }
+            | Error::GenerationUnstable { .. }
+            | Error::M2pMismatch { .. }
+            | Error::ListNotPublished { .. }
+            | Error::TreeNotSetUp { .. }
+            | Error::TreeDropped { .. }
+            | Error::TreeRoot { .. }
+            | Error::TreeTooSmall { .. }
+            | Error::TreeEntry { .. }
+            | Error::CoreFormat { .. }
+            | Error::CoreSection { .. }
+            | Error::CoreMissingSection { .. }
+            | Error::CoreNote { .. }
+            | Error::CoreMissingNote { .. }
+            | Error::CoreP2mEntry { .. }
+            | Error::CoreFrameMissing { .. }
+            | Error::VmcoreFormat { .. }
+            | Error::VmcoreSegment { .. }
+            | Error::VmcoreOverlap { .. }
+            | Error::VmcoreNote { .. }
+            | Error::VmcoreDuplicateNote { .. }
+            | Error::VmcoreNoteField { .. }
+            | Error::VmcoreNoP2m { .. }
+            | Error::VmcoreGenerationOdd { .. }
+            | Error::VmcoreFrameMissing { .. } => GuestData,
+        }
+    }
+
+    /// True when the error is about data the guest (or dump) controls:
+    /// `self.class() == ErrorClass::GuestData`.
+    pub fn is_guest_data(&self) -> bool {
+        self.class() == ErrorClass::GuestData
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nix::errno::Errno;
+
+    #[test]
+    fn only_the_host_and_the_caller_are_not_guest_data() {
+        let io = || std::io::Error::from(std::io::ErrorKind::NotFound);
+        let env = [
+            Error::NoPrivcmd { path: "/dev/x" },
+            Error::Open {
+                path: "/dev/x",
+                source: io(),
+            },
+            Error::Hypercall {
+                name: "x",
+                errno: Errno::EPERM,
+                hint: "",
+            },
+            Error::MapFrame {
+                dom: DomId(1),
+                frame: 1,
+                index: 0,
+                count: 1,
+                errno: Errno::EFAULT,
+            },
+            Error::BadGuestWidth {
+                dom: DomId(1),
+                bits: 16,
+            },
+            Error::Unexpected {
+                what: "x",
+                value: 0,
+            },
+            Error::CoreIo {
+                path: "f".into(),
+                source: io(),
+            },
+            Error::VmcoreIo {
+                path: "f".into(),
+                source: io(),
+            },
+        ];
+        for e in &env {
+            assert_eq!(e.class(), ErrorClass::Environment, "{e}");
+            assert!(!e.is_guest_data(), "{e}");
+        }
+        let usage = [
+            Error::NoSuchDomain(DomId(9)),
+            Error::NotPv(DomId(9)),
+            Error::PfnOutOfRange {
+                pfn: Pfn(5),
+                max_pfn: 5,
+            },
+            Error::CoreNotPv { why: "HVM" },
+        ];
+        for e in &usage {
+            assert_eq!(e.class(), ErrorClass::Usage, "{e}");
+        }
+        // Values a guest writes, and values a dump holds.
+        let dom = DomId(3);
+        let data = [
+            Error::GuestFrameUnmappable {
+                dom,
+                frame: 7,
+                errno: Errno::EPERM,
+            },
+            Error::BadMaxPfn { value: 0, bound: 1 },
+            Error::P2mCr3StrayBits {
+                dom,
+                cr3: 1,
+                stray: 1,
+            },
+            Error::PteFrame {
+                dom,
+                level: 1,
+                vaddr: 0,
+                pte: 1,
+                mfn: Mfn(0),
+                max_mfn: Mfn(9),
+            },
+            Error::GenerationOdd {
+                dom,
+                generation: 1,
+                attempts: 8,
+            },
+            Error::M2pMismatch {
+                dom,
+                pfn: Pfn(1),
+                mfn: Mfn(2),
+                m2p: None,
+            },
+            Error::ListNotPublished { dom },
+            Error::TreeDropped { dom, list: true },
+            Error::CoreFrameMissing {
+                mfn: 1,
+                index: 0,
+                count: 1,
+            },
+            Error::VmcoreNoP2m { why: "x".into() },
+            Error::VmcoreGenerationOdd {
+                generation: 3,
+                hint: "",
+            },
+        ];
+        for e in &data {
+            assert_eq!(e.class(), ErrorClass::GuestData, "{e}");
+            assert!(e.is_guest_data(), "{e}");
+        }
     }
 }

@@ -13,8 +13,8 @@ use hv_feature::features::{self, Features};
 use hv_feature::p2m::{self, P2m, ReadOptions, SourcePref};
 use hv_feature::privcmd::Privcmd;
 use hv_feature::shared_info::ArchSharedInfo;
-use hv_feature::vmcore::{self, NoteState, VmcoreFile};
-use hv_feature::{domain, DomId, Error, Pfn};
+use hv_feature::vmcore::{self, VmcoreFile};
+use hv_feature::{domain, DomId, Error, ErrorClass, Pfn};
 use serde_json::json;
 use std::collections::HashMap;
 use std::fs::File;
@@ -62,12 +62,23 @@ enum Failure {
     Io(String),
 }
 
+impl Failure {
+    /// 1: the domain's (or dump's) data; 2: usage or environment.
+    fn exit_status(&self) -> u8 {
+        match self {
+            Failure::Data(_) | Failure::Inconsistent(_) => 1,
+            Failure::Usage(_) | Failure::Env(_) | Failure::Io(_) => 2,
+        }
+    }
+}
+
 impl From<Error> for Failure {
+    /// Guest (or dump) data: exit 1; the environment or the request:
+    /// exit 2.
     fn from(e: Error) -> Failure {
-        if e.is_guest_data() {
-            Failure::Data(e)
-        } else {
-            Failure::Env(e)
+        match e.class() {
+            ErrorClass::GuestData => Failure::Data(e),
+            _ => Failure::Env(e),
         }
     }
 }
@@ -109,25 +120,13 @@ fn main() -> ExitCode {
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,
-        Err(Failure::Usage(m)) => {
-            eprintln!("hv-feature: {m}\n{USAGE}");
-            ExitCode::from(2)
-        }
-        Err(Failure::Env(e)) => {
-            eprintln!("hv-feature: {e}");
-            ExitCode::from(2)
-        }
-        Err(Failure::Data(e)) => {
-            eprintln!("hv-feature: {e}");
-            ExitCode::from(1)
-        }
-        Err(Failure::Inconsistent(m)) => {
-            eprintln!("hv-feature: {m}");
-            ExitCode::from(1)
-        }
-        Err(Failure::Io(m)) => {
-            eprintln!("hv-feature: {m}");
-            ExitCode::from(2)
+        Err(f) => {
+            match &f {
+                Failure::Usage(m) => eprintln!("hv-feature: {m}\n{USAGE}"),
+                Failure::Env(e) | Failure::Data(e) => eprintln!("hv-feature: {e}"),
+                Failure::Inconsistent(m) | Failure::Io(m) => eprintln!("hv-feature: {m}"),
+            }
+            ExitCode::from(f.exit_status())
         }
     }
 }
@@ -198,10 +197,7 @@ fn cmd_p2m(
     json: bool,
 ) -> Result<(), Failure> {
     let pc = Privcmd::open()?;
-    let opts = ReadOptions {
-        source,
-        ..ReadOptions::default()
-    };
+    let opts = ReadOptions::default().with_source(source);
     let p = P2m::read(&pc, dom, &opts)?;
     if let Some(out) = entries_out {
         write_entries(&p, out)?;
@@ -221,25 +217,14 @@ fn cmd_p2m(
         println!("{out}");
     } else {
         println!(
-            "domain {dom}: p2m read from the {:?} ({}-bit), max_pfn {:#x}, generation {}",
+            "domain {dom}: p2m read from the {} ({}-bit), max_pfn {:#x}, generation {}",
             p.source(),
             p.width().bytes() * 8,
             p.max_pfn(),
             p.generation()
         );
-        println!(
-            "  map calls {} (walk {}), frames mapped {}, leaves {} ({} distinct), attempts {}",
-            st.map_calls,
-            st.walk_map_calls,
-            st.frames_mapped,
-            st.leaves,
-            st.distinct_leaves,
-            st.attempts
-        );
-        println!(
-            "  entries: {} valid, {} invalid, {} identity, {} foreign",
-            counts.valid, counts.invalid, counts.identity, counts.foreign
-        );
+        println!("  {st}");
+        println!("  entries: {counts}");
     }
     Ok(())
 }
@@ -259,52 +244,7 @@ fn cmd_verify(dom: DomId, json: bool) -> Result<(), Failure> {
         v["uncovered_pages"] = json!(r.uncovered_pages());
         println!("{v}");
     } else {
-        println!(
-            "domain {dom}: {}-bit, max_pfn {:#x}, generation {}, entries from the {:?}",
-            r.width.bytes() * 8,
-            r.max_pfn,
-            r.generation,
-            r.source
-        );
-        println!("  tree: {:?}", r.tree);
-        println!(
-            "  list vs tree: {} compared, {} differ{}",
-            r.list_tree_compared,
-            r.list_tree_mismatches,
-            r.first_list_tree_mismatch
-                .map(|p| format!(" (first at pfn {p})"))
-                .unwrap_or_default()
-        );
-        println!(
-            "  M2P round trip: {} checked, {} differ{}",
-            r.m2p_checked,
-            r.m2p_mismatches,
-            r.first_m2p_mismatch
-                .map(|m| format!(" (first: pfn {} -> mfn {} -> {:?})", m.pfn, m.mfn, m.m2p))
-                .unwrap_or_default()
-        );
-        println!(
-            "  entries: {} valid, {} invalid, {} identity, {} foreign",
-            r.entries.valid, r.entries.invalid, r.entries.identity, r.entries.foreign
-        );
-        println!(
-            "  coverage: {} of the {} pages the domain owns round-trip, {} not in its p2m",
-            r.round_trips(),
-            r.owned_pages,
-            r.uncovered_pages()
-        );
-        println!(
-            "  map calls {}, frames mapped {}, attempts {}",
-            r.map_calls, r.frames_mapped, r.attempts
-        );
-        println!(
-            "verify: {}",
-            if r.consistent() {
-                "consistent"
-            } else {
-                "INCONSISTENT"
-            }
-        );
+        println!("{r}");
     }
     if r.consistent() {
         Ok(())
@@ -329,67 +269,7 @@ fn cmd_core(path: &str, source: SourcePref, json: bool) -> Result<(), Failure> {
         v["agree"] = json!(r.agree());
         println!("{v}");
     } else {
-        let a = &r.arch;
-        let tree = match a.pfn_to_mfn_frame_list_list {
-            0 => "not set up".to_string(),
-            v if v == p2m::all_ones(r.width) => "~0 (dropped)".to_string(),
-            v => format!("{v:#x}"),
-        };
-        println!(
-            "core {path}: {}-bit PV guest, Xen {}, {} vcpu(s), {} pages dumped (nr_pages {})",
-            r.width.bytes() * 8,
-            r.xen_version,
-            r.nr_vcpus,
-            r.dumped_pages,
-            r.nr_pages
-        );
-        println!(
-            "  shared_info: max_pfn {:#x}, tree {tree}, p2m_cr3 {:#x}, p2m_vaddr {:#x}, generation {}",
-            a.max_pfn, a.p2m_cr3, a.p2m_vaddr, a.p2m_generation
-        );
-        let st = &r.stats;
-        println!(
-            "core: p2m read from the {:?} ({}-bit), max_pfn {:#x}, generation {}",
-            r.source,
-            r.width.bytes() * 8,
-            r.max_pfn,
-            st.generation
-        );
-        println!(
-            "  map calls {} (walk {}), frames mapped {}, leaves {} ({} distinct), attempts {}",
-            st.map_calls,
-            st.walk_map_calls,
-            st.frames_mapped,
-            st.leaves,
-            st.distinct_leaves,
-            st.attempts
-        );
-        println!(
-            "  entries: {} valid, {} invalid, {} identity, {} foreign",
-            r.entries.valid, r.entries.invalid, r.entries.identity, r.entries.foreign
-        );
-        println!(
-            "  .xen_p2m: {} compared, {} differ, {} beyond nr_pages",
-            r.compared, r.mismatches, r.beyond_nr_pages
-        );
-        for m in &r.first_mismatches {
-            println!(
-                "    pfn {}: .xen_p2m {}, rebuilt {}",
-                m.pfn,
-                m.dumped
-                    .map_or("(not dumped)".to_string(), |g| g.to_string()),
-                m.rebuilt
-                    .map_or("(beyond max_pfn)".to_string(), |e| format!("{e:?}"))
-            );
-        }
-        println!(
-            "core: {}",
-            if r.agree() {
-                "agrees with .xen_p2m"
-            } else {
-                "DISAGREES with .xen_p2m"
-            }
-        );
+        println!("core {path}: {r}");
     }
     if r.agree() {
         Ok(())
@@ -399,10 +279,6 @@ fn cmd_core(path: &str, source: SourcePref, json: bool) -> Result<(), Failure> {
             r.mismatches
         )))
     }
-}
-
-fn hex_or_none(v: Option<u64>) -> String {
-    v.map_or("-".to_string(), |v| format!("{v:#x}"))
 }
 
 fn cmd_vmcore(
@@ -440,83 +316,7 @@ fn cmd_vmcore(
         j["consistent"] = json!(r.consistent());
         println!("{j}");
     } else {
-        println!(
-            "vmcore {path}: Xen {}, {} CPU(s), {} loads, {} MiB of machine memory (max mfn {:#x})",
-            r.xen.as_deref().unwrap_or("(unknown)"),
-            r.cpus,
-            r.loads,
-            r.dumped_bytes >> 20,
-            r.max_mfn
-        );
-        match (&r.note, &r.dom0_p2m_note) {
-            (NoteState::Present, Some(n)) => println!(
-                "  XEN_ELFNOTE_CRASH_DOM0_P2M: version {}, flags {:#x}{}, max_pfn {:#x}, tree {:#x}, p2m_cr3 {:#x}, p2m_vaddr {:#x}, generation {}",
-                n.version,
-                n.flags,
-                if n.compat() { " (PV, 32-bit)" } else if n.pv() { " (PV)" } else { "" },
-                n.max_pfn,
-                n.pfn_to_mfn_frame_list_list,
-                n.p2m_cr3,
-                n.p2m_vaddr,
-                n.p2m_generation
-            ),
-            _ => println!("  XEN_ELFNOTE_CRASH_DOM0_P2M: absent"),
-        }
-        println!(
-            "  XEN_ELFNOTE_CRASH_INFO: dom0 tree root {}, xen_phys_start {}",
-            hex_or_none(r.crash_info_tree_root),
-            hex_or_none(r.xen_phys_start)
-        );
-        println!(
-            "dom0: {}-bit, max_pfn {:#x} ({}), generation {}, entries from the {:?}",
-            r.width.bytes() * 8,
-            r.max_pfn,
-            match r.max_pfn_from {
-                vmcore::MaxPfnFrom::Note => "from the note".to_string(),
-                vmcore::MaxPfnFrom::TreeLastEntry => format!(
-                    "last entry that is not ~0, of the tree's {} pfns",
-                    hex_or_none(r.tree_extent)
-                ),
-            },
-            r.generation,
-            r.source
-        );
-        println!(
-            "  tree: {:?}{}",
-            r.tree,
-            r.tree_error
-                .as_ref()
-                .map(|e| format!(" ({e})"))
-                .unwrap_or_default()
-        );
-        match r.list_tree {
-            Some(c) => println!(
-                "  list vs tree: {} compared, {} differ{}",
-                c.compared,
-                c.mismatches,
-                c.first_mismatch
-                    .map(|p| format!(" (first at pfn {p})"))
-                    .unwrap_or_default()
-            ),
-            None => println!("  list vs tree: not compared"),
-        }
-        println!(
-            "  entries: {} valid, {} invalid, {} identity, {} foreign",
-            r.entries.valid, r.entries.invalid, r.entries.identity, r.entries.foreign
-        );
-        let st = &r.stats;
-        println!(
-            "  map calls {} (walk {}), frames mapped {}, leaves {} ({} distinct)",
-            st.map_calls, st.walk_map_calls, st.frames_mapped, st.leaves, st.distinct_leaves
-        );
-        println!(
-            "vmcore: {}",
-            if r.consistent() {
-                "consistent"
-            } else {
-                "INCONSISTENT"
-            }
-        );
+        println!("vmcore {path}: {r}");
     }
     if r.consistent() {
         Ok(())
@@ -605,4 +405,34 @@ fn cmd_info(dom: DomId, json: bool) -> Result<(), Failure> {
         println!("  p2m_generation              {}", a.p2m_generation);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn guest_data_exits_1_the_rest_2() {
+        let dom = DomId(1);
+        let data = [
+            Error::TreeDropped { dom, list: true },
+            Error::ListNotPublished { dom },
+            Error::CoreFrameMissing {
+                mfn: 1,
+                index: 0,
+                count: 1,
+            },
+        ];
+        for e in data {
+            assert_eq!(Failure::from(e).exit_status(), 1);
+        }
+        let other = [
+            Error::NotPv(dom),
+            Error::NoSuchDomain(dom),
+            Error::NoPrivcmd { path: "/dev/x" },
+        ];
+        for e in other {
+            assert_eq!(Failure::from(e).exit_status(), 2);
+        }
+    }
 }

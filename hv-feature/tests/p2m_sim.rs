@@ -21,14 +21,11 @@ fn host() -> SimHost {
 }
 
 fn opts() -> ReadOptions {
-    ReadOptions {
-        retry_delay: Duration::from_micros(50),
-        ..Default::default()
-    }
+    ReadOptions::default().with_retry_delay(Duration::from_micros(50))
 }
 
 fn with(source: SourcePref) -> ReadOptions {
-    ReadOptions { source, ..opts() }
+    opts().with_source(source)
 }
 
 /// Entries of `p2m` at `pfns` equal the simulation's records.
@@ -84,15 +81,7 @@ fn check_guest(h: &SimHost, spec: &GuestSpec, sample: &[u64]) {
     } else {
         assert_ne!(v.tree, TreeStatus::Present);
     }
-    let checked = P2m::read(
-        h,
-        dom,
-        &ReadOptions {
-            verify_m2p: true,
-            ..opts()
-        },
-    )
-    .unwrap();
+    let checked = P2m::read(h, dom, &opts().with_verify_m2p(true)).unwrap();
     assert_eq!(checked.generation(), 0);
 }
 
@@ -243,15 +232,7 @@ fn old_guest_without_list_is_read_through_its_tree() {
 fn dom0_reads_its_own_p2m_with_domid_self() {
     let h = host();
     let dom = h.add_guest(&GuestSpec::new(DomId(0), W64, 4096)).unwrap();
-    let p = P2m::read(
-        &h,
-        dom,
-        &ReadOptions {
-            verify_m2p: true,
-            ..opts()
-        },
-    )
-    .unwrap();
+    let p = P2m::read(&h, dom, &opts().with_verify_m2p(true)).unwrap();
     assert_truth(&h, dom, &p, 0..4096);
     // Naming domid 0 in a foreign map is refused, as Xen does.
     let si = h.shared_info_frame(dom).unwrap();
@@ -327,15 +308,8 @@ fn hostile(width: GuestWidth) -> (SimHost, DomId) {
     (h, dom)
 }
 
-fn read(h: &SimHost, dom: DomId) -> Result<P2m<SimHost>, Error> {
-    P2m::read(
-        h,
-        dom,
-        &ReadOptions {
-            attempts: 3,
-            ..opts()
-        },
-    )
+fn read(h: &SimHost, dom: DomId) -> Result<P2m<'_, SimHost>, Error> {
+    P2m::read(h, dom, &opts().with_attempts(3))
 }
 
 #[test]
@@ -534,15 +508,7 @@ fn rule6_m2p_round_trip() {
     let stolen = h.ram_mfn(dom, Pfn(100)).unwrap().unwrap();
     h.set_entry(dom, Pfn(200), stolen.0).unwrap();
     assert!(read(&h, dom).is_ok(), "entry values are data");
-    let e = P2m::read(
-        &h,
-        dom,
-        &ReadOptions {
-            verify_m2p: true,
-            ..opts()
-        },
-    )
-    .unwrap_err();
+    let e = P2m::read(&h, dom, &opts().with_verify_m2p(true)).unwrap_err();
     assert!(
         matches!(e, Error::M2pMismatch { pfn: Pfn(200), mfn, m2p: Some(Pfn(100)), .. } if mfn == stolen),
         "{e}"
@@ -552,15 +518,7 @@ fn rule6_m2p_round_trip() {
     // An entry beyond the M2P.
     let (h, dom) = hostile(W32);
     h.set_entry(dom, Pfn(7), 0x3fff_ffff).unwrap();
-    let e = P2m::read(
-        &h,
-        dom,
-        &ReadOptions {
-            verify_m2p: true,
-            ..opts()
-        },
-    )
-    .unwrap_err();
+    let e = P2m::read(&h, dom, &opts().with_verify_m2p(true)).unwrap_err();
     assert!(
         matches!(
             e,
@@ -602,7 +560,7 @@ fn rule7_generation() {
     let mut p = read(&h, dom).unwrap();
     h.update_arch(dom, |a| a.p2m_generation = 0).unwrap();
     assert!(matches!(
-        p.refresh(&h).unwrap(),
+        p.refresh().unwrap(),
         Refresh::Changed {
             generation_after: 0,
             ..
@@ -612,10 +570,7 @@ fn rule7_generation() {
 
 #[test]
 fn rule8_tree() {
-    let tree = || ReadOptions {
-        attempts: 2,
-        ..with(SourcePref::Tree)
-    };
+    let tree = || with(SourcePref::Tree).with_attempts(2);
     let (h, dom) = hostile(W64);
     h.update_arch(dom, |a| (a.p2m_cr3, a.pfn_to_mfn_frame_list_list) = (0, 0))
         .unwrap();
@@ -693,14 +648,14 @@ fn refresh_costs_no_map_call_when_nothing_moved() {
     let mut p = P2m::read(&h, dom, &opts()).unwrap();
     let calls = h.map_calls();
     for _ in 0..10 {
-        assert_eq!(p.refresh(&h).unwrap(), Refresh::Unchanged);
+        assert_eq!(p.refresh().unwrap(), Refresh::Unchanged);
     }
     assert_eq!(h.map_calls(), calls);
     // Entry values are not covered by the generation; the live mapping
     // shows the new value without a refresh.
     let orig = p.raw(Pfn(5)).unwrap();
     h.set_entry(dom, Pfn(5), 0x1234).unwrap();
-    assert_eq!(p.refresh(&h).unwrap(), Refresh::Unchanged);
+    assert_eq!(p.refresh().unwrap(), Refresh::Unchanged);
     assert_eq!(p.raw(Pfn(5)).unwrap(), 0x1234);
     h.set_entry(dom, Pfn(5), orig).unwrap();
     // Growing into missing leaves moves the generation: walk again and
@@ -711,7 +666,7 @@ fn refresh_costs_no_map_call_when_nothing_moved() {
         generation_before: 0,
         generation_after,
         ..
-    } = p.refresh(&h).unwrap()
+    } = p.refresh().unwrap()
     else {
         panic!("expected a change")
     };
@@ -728,7 +683,7 @@ fn refresh_costs_no_map_call_when_nothing_moved() {
     assert!(p2m::verify(&h, dom, &opts()).unwrap().consistent());
     // Growth past max_pfn is seen too.
     h.populate(dom, (1 << 18) - 10..(1 << 18)).unwrap();
-    assert!(matches!(p.refresh(&h).unwrap(), Refresh::Changed { .. }));
+    assert!(matches!(p.refresh().unwrap(), Refresh::Changed { .. }));
 }
 
 #[test]
@@ -776,11 +731,9 @@ fn generation_race_never_yields_a_mixed_view() {
         });
         for _ in 0..3 {
             s.spawn(|| {
-                let o = ReadOptions {
-                    attempts: 50,
-                    retry_delay: Duration::from_micros(20),
-                    ..opts()
-                };
+                let o = opts()
+                    .with_attempts(50)
+                    .with_retry_delay(Duration::from_micros(20));
                 while !stop.load(Ordering::Relaxed) {
                     let p = match P2m::read(&h, dom, &o) {
                         Ok(p) => p,
@@ -857,7 +810,7 @@ fn refresh_caps_the_leaf_changes_a_guest_can_make_it_list() {
         changed_leaves,
         changed_count,
         ..
-    } = p.refresh(&h).unwrap()
+    } = p.refresh().unwrap()
     else {
         panic!("refresh did not see the change");
     };

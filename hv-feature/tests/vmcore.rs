@@ -314,6 +314,20 @@ fn json(args: &[&str]) -> (Run, serde_json::Value) {
     (r, v)
 }
 
+/// `hv-feature vmcore DUMP OPTS...`.
+fn vmcore(dump: impl AsRef<Path>, opts: &[&str]) -> Run {
+    let mut args = vec!["vmcore", dump.as_ref().to_str().expect("a UTF-8 path")];
+    args.extend(opts);
+    run(&args)
+}
+
+/// `hv-feature --json vmcore DUMP OPTS...`, and its JSON.
+fn vmcore_json(dump: impl AsRef<Path>, opts: &[&str]) -> (Run, serde_json::Value) {
+    let mut args = vec!["vmcore", dump.as_ref().to_str().expect("a UTF-8 path")];
+    args.extend(opts);
+    json(&args)
+}
+
 fn entries_file(p: &Path) -> Vec<u64> {
     std::fs::read(p)
         .expect("read the entries")
@@ -335,12 +349,7 @@ fn list_and_tree_rebuild_every_entry() {
     let s = Sim::new(dom0_spec(GuestWidth::W64));
     let path = s.dump().write("honest.vmcore");
     let out = tmp("honest.entries");
-    let (r, v) = json(&[
-        "vmcore",
-        path.to_str().unwrap(),
-        "--entries-out",
-        out.to_str().unwrap(),
-    ]);
+    let (r, v) = vmcore_json(&path, &["--entries-out", out.to_str().unwrap()]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(v["note"], "present");
     assert_eq!(v["source"], "list");
@@ -362,30 +371,28 @@ fn list_and_tree_rebuild_every_entry() {
     let mut b = std::fs::read(&path).unwrap();
     assert_eq!(b[at + 8..at + 12], XEN_ELFNOTE_CRASH_DOM0_P2M.to_le_bytes());
     put_u32(&mut b, at + 8, 0x0dea_d000);
-    let (r2, v2) = json(&[
-        "vmcore",
-        write_bytes("honest-no-note.vmcore", &b).to_str().unwrap(),
-    ]);
+    let (r2, v2) = vmcore_json(write_bytes("honest-no-note.vmcore", &b), &[]);
     assert_eq!(r2.code, 0, "{}", r2.stderr);
     assert_eq!(v2["note"], "absent");
 
     // The tree alone gives the same entries.
     let out_tree = tmp("honest-tree.entries");
-    let (r, v) = json(&[
-        "vmcore",
-        path.to_str().unwrap(),
-        "--source",
-        "tree",
-        "--entries-out",
-        out_tree.to_str().unwrap(),
-    ]);
+    let (r, v) = vmcore_json(
+        &path,
+        &[
+            "--source",
+            "tree",
+            "--entries-out",
+            out_tree.to_str().unwrap(),
+        ],
+    );
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(v["source"], "tree");
     assert!(v["list_tree"].is_null());
     assert_eq!(entries_file(&out_tree), s.truth(3000));
 
     // Text report, as verify's.
-    let t = run(&["vmcore", path.to_str().unwrap()]);
+    let t = vmcore(&path, &[]);
     assert_eq!(t.code, 0, "{}", t.stderr);
     assert!(
         t.stdout.contains("list vs tree: 3000 compared, 0 differ"),
@@ -429,29 +436,24 @@ fn dropped_tree_is_read_from_the_list_only() {
     let s = Sim::new(dom0_spec(GuestWidth::W64).tree(TreeMode::Dropped));
     let path = s.dump().write("dropped.vmcore");
     let out = tmp("dropped.entries");
-    let (r, v) = json(&[
-        "vmcore",
-        path.to_str().unwrap(),
-        "--entries-out",
-        out.to_str().unwrap(),
-    ]);
+    let (r, v) = vmcore_json(&path, &["--entries-out", out.to_str().unwrap()]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(v["source"], "list");
     assert_eq!(v["tree"], "dropped");
     assert!(v["list_tree"].is_null());
     assert_eq!(entries_file(&out), s.truth(3000));
-    let t = run(&["vmcore", path.to_str().unwrap(), "--source", "tree"]);
+    let t = vmcore(&path, &["--source", "tree"]);
     assert_eq!(t.code, 1, "{}", t.stderr);
     assert!(t.stderr.contains("dropped its p2m tree"), "{}", t.stderr);
 
     // The control: the same dump without the note cannot be read.
-    let t = run(&[
-        "vmcore",
+    let t = vmcore(
         s.pristine_dump()
             .write("dropped-no-note.vmcore")
             .to_str()
             .unwrap(),
-    ]);
+        &[],
+    );
     assert_eq!(t.code, 1, "{}", t.stderr);
     assert!(t.stderr.contains(NO_NOTE_NOTICE), "{}", t.stderr);
     assert!(t.stderr.contains("dom0 dropped its tree"), "{}", t.stderr);
@@ -464,12 +466,7 @@ fn pristine_dump_reads_the_tree_up_to_the_last_entry() {
     let s = Sim::new(dom0_spec(GuestWidth::W64));
     let path = s.pristine_dump().write("pristine.vmcore");
     let out = tmp("pristine.entries");
-    let (r, v) = json(&[
-        "vmcore",
-        path.to_str().unwrap(),
-        "--entries-out",
-        out.to_str().unwrap(),
-    ]);
+    let (r, v) = vmcore_json(&path, &["--entries-out", out.to_str().unwrap()]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stderr.contains(NO_NOTE_NOTICE), "{}", r.stderr);
     assert_eq!(v["note"], "absent");
@@ -487,7 +484,7 @@ fn pristine_dump_reads_the_tree_up_to_the_last_entry() {
     assert!(v["stats"]["distinct_leaves"].as_u64().unwrap() < 16);
 
     // The list cannot be asked for without the note.
-    let t = run(&["vmcore", path.to_str().unwrap(), "--source", "list"]);
+    let t = vmcore(&path, &["--source", "list"]);
     assert_eq!(t.code, 1, "{}", t.stderr);
     assert!(t
         .stderr
@@ -519,7 +516,7 @@ fn no_note_and_no_crash_info_says_why() {
     let mut d = s.dump();
     d.notes.clear();
     d.cpu_notes(1);
-    let t = run(&["vmcore", d.write("nothing.vmcore").to_str().unwrap()]);
+    let t = vmcore(d.write("nothing.vmcore"), &[]);
     assert_eq!(t.code, 1, "{}", t.stderr);
     assert!(
         t.stderr
@@ -536,12 +533,10 @@ fn note_version_2_with_extra_bytes_works() {
         .dump()
         .with_dom0_p2m(&dom0_p2m_desc(2, XEN_CRASH_DOM0_P2M_PV, &s.arch, 24));
     let out = tmp("v2.entries");
-    let (r, v) = json(&[
-        "vmcore",
-        d.write("v2.vmcore").to_str().unwrap(),
-        "--entries-out",
-        out.to_str().unwrap(),
-    ]);
+    let (r, v) = vmcore_json(
+        d.write("v2.vmcore"),
+        &["--entries-out", out.to_str().unwrap()],
+    );
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(v["dom0_p2m_note"]["version"], 2);
     assert_eq!(v["dom0_p2m_note"]["descsz"], 72);
@@ -552,14 +547,14 @@ fn note_version_2_with_extra_bytes_works() {
 fn note_too_small_or_version_0_is_refused() {
     let s = Sim::new(dom0_spec(GuestWidth::W64));
     let full = dom0_p2m_desc(1, XEN_CRASH_DOM0_P2M_PV, &s.arch, 0);
-    let t = run(&[
-        "vmcore",
+    let t = vmcore(
         s.dump()
             .with_dom0_p2m(&full[..40])
             .write("small.vmcore")
             .to_str()
             .unwrap(),
-    ]);
+        &[],
+    );
     assert_eq!(t.code, 1, "{}", t.stderr);
     assert!(
         t.stderr
@@ -568,14 +563,14 @@ fn note_too_small_or_version_0_is_refused() {
         t.stderr
     );
     assert!(t.stderr.contains("0x28"), "{}", t.stderr);
-    let t = run(&[
-        "vmcore",
+    let t = vmcore(
         s.dump()
             .with_dom0_p2m(&dom0_p2m_desc(0, XEN_CRASH_DOM0_P2M_PV, &s.arch, 0))
             .write("v0.vmcore")
             .to_str()
             .unwrap(),
-    ]);
+        &[],
+    );
     assert_eq!(t.code, 1, "{}", t.stderr);
     assert!(t.stderr.contains("bad version"), "{}", t.stderr);
 }
@@ -584,14 +579,14 @@ fn note_too_small_or_version_0_is_refused() {
 fn note_without_pv_flag_is_refused() {
     let s = Sim::new(dom0_spec(GuestWidth::W64));
     let zero = ArchSharedInfo::default();
-    let t = run(&[
-        "vmcore",
+    let t = vmcore(
         s.dump()
             .with_dom0_p2m(&dom0_p2m_desc(1, 0, &zero, 0))
             .write("not-pv.vmcore")
             .to_str()
             .unwrap(),
-    ]);
+        &[],
+    );
     assert_eq!(t.code, 1, "{}", t.stderr);
     assert!(t.stderr.contains("no PV hardware domain"), "{}", t.stderr);
 }
@@ -601,12 +596,7 @@ fn compat_dom0_is_read_with_32_bit_entries() {
     let s = Sim::new(dom0_spec(GuestWidth::W32));
     let path = s.dump().write("compat.vmcore");
     let out = tmp("compat.entries");
-    let (r, v) = json(&[
-        "vmcore",
-        path.to_str().unwrap(),
-        "--entries-out",
-        out.to_str().unwrap(),
-    ]);
+    let (r, v) = vmcore_json(&path, &["--entries-out", out.to_str().unwrap()]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(v["width"], "W32");
     assert_eq!(v["list_tree"]["mismatches"], 0);
@@ -621,14 +611,14 @@ fn compat_dom0_is_read_with_32_bit_entries() {
     let d = s
         .dump()
         .with_dom0_p2m(&dom0_p2m_desc(1, XEN_CRASH_DOM0_P2M_PV, &s.arch, 0));
-    let t = run(&["vmcore", d.write("compat-as-64.vmcore").to_str().unwrap()]);
+    let t = vmcore(d.write("compat-as-64.vmcore"), &[]);
     assert_eq!(t.code, 1, "{}", t.stderr);
 
     // Compat values above 32 bits are refused.
     let mut a = s.arch;
     a.p2m_vaddr = 1 << 32;
     let d = s.dump().with_dom0_p2m(&dom0_p2m_desc(1, s.flags(), &a, 0));
-    let t = run(&["vmcore", d.write("compat-wide.vmcore").to_str().unwrap()]);
+    let t = vmcore(d.write("compat-wide.vmcore"), &[]);
     assert_eq!(t.code, 1, "{}", t.stderr);
     assert!(
         t.stderr.contains("p2m_vaddr of a 32-bit dom0"),
@@ -644,7 +634,7 @@ fn odd_generation_falls_back_to_the_tree() {
     a.p2m_generation = 7;
     let d = s.dump().with_dom0_p2m(&dom0_p2m_desc(1, s.flags(), &a, 0));
     let path = d.write("odd.vmcore");
-    let (r, v) = json(&["vmcore", path.to_str().unwrap()]);
+    let (r, v) = vmcore_json(&path, &[]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(v["source"], "tree");
     assert!(
@@ -652,7 +642,7 @@ fn odd_generation_falls_back_to_the_tree() {
         "{}",
         r.stderr
     );
-    let t = run(&["vmcore", path.to_str().unwrap(), "--source", "list"]);
+    let t = vmcore(&path, &["--source", "list"]);
     assert_eq!(t.code, 1, "{}", t.stderr);
     assert!(t.stderr.contains("--source tree"), "{}", t.stderr);
 }
@@ -672,7 +662,7 @@ fn list_tree_disagreement_fails_and_names_the_pfn() {
     let root = s.arch.pfn_to_mfn_frame_list_list;
     let mid = u64::from_le_bytes(d.pages[&root][..8].try_into().unwrap());
     d.pages.get_mut(&mid).unwrap()[..8].copy_from_slice(&copy.to_le_bytes());
-    let (r, v) = json(&["vmcore", d.write("disagree.vmcore").to_str().unwrap()]);
+    let (r, v) = vmcore_json(d.write("disagree.vmcore"), &[]);
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert_eq!(v["list_tree"]["mismatches"], 1);
     assert_eq!(v["list_tree"]["first_mismatch"], 5);
@@ -695,7 +685,7 @@ fn crash_info_root_that_differs_from_the_note_fails() {
         XEN_ELFNOTE_CRASH_DOM0_P2M,
         &dom0_p2m_desc(1, s.flags(), &s.arch, 0),
     ));
-    let (r, v) = json(&["vmcore", d.write("roots.vmcore").to_str().unwrap()]);
+    let (r, v) = vmcore_json(d.write("roots.vmcore"), &[]);
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert_eq!(v["crash_info_agrees"], false);
     assert!(
@@ -714,7 +704,7 @@ fn duplicate_note_is_refused() {
         XEN_ELFNOTE_CRASH_DOM0_P2M,
         &dom0_p2m_desc(1, s.flags(), &s.arch, 0),
     ));
-    let t = run(&["vmcore", d.write("dup.vmcore").to_str().unwrap()]);
+    let t = vmcore(d.write("dup.vmcore"), &[]);
     assert_eq!(t.code, 1, "{}", t.stderr);
     assert!(
         t.stderr.contains("two XEN_ELFNOTE_CRASH_DOM0_P2M notes"),
@@ -734,7 +724,7 @@ fn page_table_loop_is_caught_by_the_tree() {
     let pte = u64::from_le_bytes(d.pages[&t1.0][off..off + 8].try_into().unwrap());
     let looped = (pte & 0xfff) | (t1.0 << 12);
     d.pages.get_mut(&t1.0).unwrap()[off..off + 8].copy_from_slice(&looped.to_le_bytes());
-    let (r, v) = json(&["vmcore", d.write("loop1.vmcore").to_str().unwrap()]);
+    let (r, v) = vmcore_json(d.write("loop1.vmcore"), &[]);
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert!(v["list_tree"]["mismatches"].as_u64().unwrap() > 0);
 
@@ -744,7 +734,7 @@ fn page_table_loop_is_caught_by_the_tree() {
     let pte = u64::from_le_bytes(d.pages[&t4.0][off4..off4 + 8].try_into().unwrap());
     let looped = (pte & 0xfff) | (t4.0 << 12);
     d.pages.get_mut(&t4.0).unwrap()[off4..off4 + 8].copy_from_slice(&looped.to_le_bytes());
-    let t = run(&["vmcore", d.write("loop4.vmcore").to_str().unwrap()]);
+    let t = vmcore(d.write("loop4.vmcore"), &[]);
     assert_eq!(t.code, 1, "{}", t.stderr);
 }
 
@@ -754,12 +744,7 @@ fn frame_missing_from_the_dump_is_named() {
     let (t1, _) = s.host.pte_location(DOM, 1, s.arch.p2m_vaddr).unwrap();
     let mut d = s.dump();
     d.pages.remove(&t1.0);
-    let t = run(&[
-        "vmcore",
-        d.write("missing.vmcore").to_str().unwrap(),
-        "--source",
-        "list",
-    ]);
+    let t = vmcore(d.write("missing.vmcore"), &["--source", "list"]);
     assert_eq!(t.code, 1, "{}", t.stderr);
     assert!(
         t.stderr.contains(&format!("machine frame {:#x}", t1.0)),
@@ -779,7 +764,7 @@ fn huge_max_pfn_in_the_note_is_refused() {
     let mut a = s.arch;
     a.max_pfn = 1 << 41;
     let d = s.dump().with_dom0_p2m(&dom0_p2m_desc(1, s.flags(), &a, 0));
-    let t = run(&["vmcore", d.write("huge.vmcore").to_str().unwrap()]);
+    let t = vmcore(d.write("huge.vmcore"), &[]);
     assert_eq!(t.code, 1, "{}", t.stderr);
     assert!(
         t.stderr.contains("max_pfn 0x20000000000 out of range"),
@@ -792,7 +777,7 @@ fn huge_max_pfn_in_the_note_is_refused() {
 /// the library gives the same typed error.
 fn hostile(name: &str, bytes: &[u8], want: &str) {
     let p = write_bytes(name, bytes);
-    let t = run(&["vmcore", p.to_str().unwrap()]);
+    let t = vmcore(&p, &[]);
     assert_eq!(t.code, 1, "{name}: {}", t.stderr);
     assert!(t.stderr.contains(want), "{name}: {}", t.stderr);
     assert!(!t.stderr.contains("panicked"), "{name}: {}", t.stderr);
@@ -917,12 +902,10 @@ fn tree_errors_are_reported_without_losing_the_list() {
     let mid = u64::from_le_bytes(d.pages[&root][..8].try_into().unwrap());
     d.pages.get_mut(&mid).unwrap()[8..16].copy_from_slice(&0u64.to_le_bytes());
     let out = tmp("tree-bad.entries");
-    let (r, v) = json(&[
-        "vmcore",
-        d.write("tree-bad.vmcore").to_str().unwrap(),
-        "--entries-out",
-        out.to_str().unwrap(),
-    ]);
+    let (r, v) = vmcore_json(
+        d.write("tree-bad.vmcore"),
+        &["--entries-out", out.to_str().unwrap()],
+    );
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert_eq!(v["tree"], "unreadable");
     assert!(v["tree_error"]
@@ -934,33 +917,21 @@ fn tree_errors_are_reported_without_losing_the_list() {
 
 #[test]
 fn usage_and_io_errors_exit_2() {
-    let t = run(&["vmcore", "/nonexistent/dump"]);
+    let t = vmcore("/nonexistent/dump", &[]);
     assert_eq!(t.code, 2, "{}", t.stderr);
     assert!(t.stderr.contains("cannot read crash dump"), "{}", t.stderr);
     let s = Sim::new(dom0_spec(GuestWidth::W64));
     let p = s.dump().write("usage.vmcore");
-    for args in [
-        vec!["vmcore", p.to_str().unwrap(), "--source", "both"],
-        vec!["vmcore", p.to_str().unwrap(), "--bogus", "x"],
-        vec!["vmcore", p.to_str().unwrap(), "--source"],
-        vec![
-            "vmcore",
-            p.to_str().unwrap(),
-            "--source",
-            "list",
-            "--source",
-            "tree",
-        ],
+    for opts in [
+        &["--source", "both"][..],
+        &["--bogus", "x"],
+        &["--source"],
+        &["--source", "list", "--source", "tree"],
     ] {
-        let t = run(&args);
-        assert_eq!(t.code, 2, "{args:?}: {}", t.stderr);
+        let t = vmcore(&p, opts);
+        assert_eq!(t.code, 2, "{opts:?}: {}", t.stderr);
     }
-    let t = run(&[
-        "vmcore",
-        p.to_str().unwrap(),
-        "--entries-out",
-        "/nonexistent/dir/out",
-    ]);
+    let t = vmcore(&p, &["--entries-out", "/nonexistent/dir/out"]);
     assert_eq!(t.code, 2, "{}", t.stderr);
     assert!(
         t.stderr.contains("cannot write --entries-out"),
@@ -973,7 +944,7 @@ fn usage_and_io_errors_exit_2() {
 fn json_output_is_one_object_and_no_progress() {
     let s = Sim::new(dom0_spec(GuestWidth::W64));
     let p = s.dump().write("json.vmcore");
-    let (r, _) = json(&["vmcore", p.to_str().unwrap()]);
+    let (r, _) = vmcore_json(&p, &[]);
     assert_eq!(r.code, 0);
     assert_eq!(r.stdout.lines().count(), 1);
     assert!(!r.stdout.contains("reading frame"));
@@ -1026,7 +997,7 @@ fn progress_shows_on_a_terminal_only() {
     let json = on_tty("--json vmcore");
     assert!(!json.contains("reading frame"), "{json}");
     // Without a terminal, no progress either.
-    let r = run(&["vmcore", p.to_str().unwrap()]);
+    let r = vmcore(&p, &[]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(!r.stderr.contains("reading frame"), "{}", r.stderr);
     std::fs::remove_file(&p).expect("remove the 19 MB dump");
@@ -1115,7 +1086,8 @@ fn random_corruption_gives_typed_data_errors_only() {
         }
         std::fs::write(&path, &b).unwrap();
         for source in [SourcePref::Auto, SourcePref::List, SourcePref::Tree] {
-            let r = VmcoreFile::open(&path).and_then(|mut v| vmcore::read(&mut v, source));
+            let r =
+                VmcoreFile::open(&path).and_then(|mut v| vmcore::read(&mut v, source).map(|_| ()));
             match r {
                 Ok(_) => ok += 1,
                 Err(e) => {
@@ -1138,12 +1110,7 @@ fn unpublished_list_reads_the_tree_with_the_notes_max_pfn() {
     assert_eq!(s.arch.p2m_cr3, 0);
     let path = s.dump().write("no-list.vmcore");
     let out = tmp("no-list.entries");
-    let (r, v) = json(&[
-        "vmcore",
-        path.to_str().unwrap(),
-        "--entries-out",
-        out.to_str().unwrap(),
-    ]);
+    let (r, v) = vmcore_json(&path, &["--entries-out", out.to_str().unwrap()]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(
         r.stderr.contains("p2m_cr3 is 0); reading the tree"),
@@ -1154,7 +1121,7 @@ fn unpublished_list_reads_the_tree_with_the_notes_max_pfn() {
     assert_eq!(v["max_pfn"], 3000);
     assert_eq!(v["max_pfn_from"], "note");
     assert_eq!(entries_file(&out), s.truth(3000));
-    let t = run(&["vmcore", path.to_str().unwrap(), "--source", "list"]);
+    let t = vmcore(&path, &["--source", "list"]);
     assert_eq!(t.code, 1, "{}", t.stderr);
     assert!(
         t.stderr.contains("does not publish a linear p2m list"),

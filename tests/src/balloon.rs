@@ -74,11 +74,9 @@ fn valid_entries(p: &P2m<hv_feature::privcmd::Privcmd>) -> u64 {
 #[ignore = "grows dom0 by 192 MiB past its maximum; run with --ignored on a disposable host (make test does)"]
 fn growing_dom0_adds_p2m_pages_and_bumps_the_generation_evenly() {
     let pc = dom0();
-    let opts = ReadOptions {
-        source: SourcePref::List,
-        verify_m2p: true,
-        ..ReadOptions::default()
-    };
+    let opts = ReadOptions::default()
+        .with_source(SourcePref::List)
+        .with_verify_m2p(true);
     let a0 = arch();
     assert_eq!(
         a0.p2m_generation % 2,
@@ -116,12 +114,10 @@ fn growing_dom0_adds_p2m_pages_and_bumps_the_generation_evenly() {
 #[ignore = "grows dom0 by 64 MiB past its maximum; run with --ignored on a disposable host (make test does)"]
 fn reads_while_ballooning_are_consistent_or_fail_as_changed() {
     let done = AtomicBool::new(false);
-    let opts = ReadOptions {
-        source: SourcePref::List,
-        verify_m2p: true,
-        attempts: 3,
-        ..ReadOptions::default()
-    };
+    let opts = ReadOptions::default()
+        .with_source(SourcePref::List)
+        .with_verify_m2p(true)
+        .with_attempts(3);
     let (mut ok, mut changed) = (0u32, 0u32);
     let before = arch().p2m_generation;
     std::thread::scope(|s| {

@@ -225,11 +225,9 @@ fn arch(pc: &Privcmd, dom: DomId) -> ArchSharedInfo {
 }
 
 fn list_opts() -> ReadOptions {
-    ReadOptions {
-        source: SourcePref::List,
-        verify_m2p: true,
-        ..ReadOptions::default()
-    }
+    ReadOptions::default()
+        .with_source(SourcePref::List)
+        .with_verify_m2p(true)
 }
 
 fn valid(p: &P2m<Privcmd>) -> u64 {
@@ -332,10 +330,7 @@ fn mem_set_grows_the_list_and_the_reader_sees_the_generation_move() {
     let dom = domid();
     // The held view: no M2P check on refresh (entries change while the
     // balloon driver works; the fresh read below checks the M2P).
-    let held = ReadOptions {
-        source: SourcePref::List,
-        ..ReadOptions::default()
-    };
+    let held = ReadOptions::default().with_source(SourcePref::List);
     let mut p = P2m::read(&pc, dom, &held).expect("read the list");
     let g0 = p.generation();
     let before = valid(&p);
@@ -365,7 +360,7 @@ fn mem_set_grows_the_list_and_the_reader_sees_the_generation_move() {
     eprintln!("mem-set: {info_before_kb} -> {target_kb} KiB");
     let mut changes = Vec::new();
     let mut busy = 0u32;
-    let mut look = |p: &mut P2m<Privcmd>, changes: &mut Vec<Refresh>| match p.refresh(&pc) {
+    let mut look = |p: &mut P2m<Privcmd>, changes: &mut Vec<Refresh>| match p.refresh() {
         Ok(Refresh::Unchanged) => {}
         Ok(c) => changes.push(c),
         // The guest is mid-update: the reader refuses, and looks again.

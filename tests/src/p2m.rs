@@ -42,11 +42,9 @@ fn dom0_list_equals_its_tree_and_the_m2p_for_every_pfn() {
 #[test]
 fn dom0_list_walk_maps_one_batch_per_level_plus_the_leaves() {
     let pc = dom0();
-    let opts = ReadOptions {
-        source: SourcePref::List,
-        verify_m2p: true,
-        ..ReadOptions::default()
-    };
+    let opts = ReadOptions::default()
+        .with_source(SourcePref::List)
+        .with_verify_m2p(true);
     let p = P2m::read(&pc, DomId(0), &opts).expect("read dom0's list");
     assert_eq!(p.source(), Source::List);
     assert_eq!(p.stats().walk_map_calls, 5, "{:?}", p.stats());

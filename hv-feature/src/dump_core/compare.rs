@@ -33,6 +33,7 @@ const BULK_AFTER: u64 = 1 << 20;
 
 /// One pfn on which the rebuilt p2m and `.xen_p2m` disagree.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct CoreMismatch {
     /// The pfn.
     pub pfn: Pfn,
@@ -44,6 +45,7 @@ pub struct CoreMismatch {
 
 /// What [`compare`] found.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct CoreReport {
     /// The guest's width.
     pub width: GuestWidth,
@@ -248,4 +250,66 @@ fn add(total: &mut EntryCounts, c: &EntryCounts) {
     total.invalid += c.invalid;
     total.identity += c.identity;
     total.foreign += c.foreign;
+}
+
+impl std::fmt::Display for CoreMismatch {
+    /// `pfn 0x5: .xen_p2m 0x1234, rebuilt mfn 0x1235`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "pfn {}: .xen_p2m ", self.pfn)?;
+        match self.dumped {
+            Some(g) => write!(f, "{g}")?,
+            None => f.write_str("(not dumped)")?,
+        }
+        match self.rebuilt {
+            Some(e) => write!(f, ", rebuilt {e}"),
+            None => f.write_str(", rebuilt (beyond max_pfn)"),
+        }
+    }
+}
+
+impl std::fmt::Display for CoreReport {
+    /// Lines, the first describing the dump (a caller puts the file's
+    /// name before it), the last the verdict: `core: agrees with
+    /// .xen_p2m` or `core: DISAGREES with .xen_p2m`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let bits = self.width.bytes() * 8;
+        writeln!(
+            f,
+            "{bits}-bit PV guest, Xen {}, {} vcpu(s), {} pages dumped (nr_pages {})",
+            self.xen_version, self.nr_vcpus, self.dumped_pages, self.nr_pages
+        )?;
+        let a = &self.arch;
+        write!(f, "  shared_info: max_pfn {:#x}, tree ", a.max_pfn)?;
+        match a.pfn_to_mfn_frame_list_list {
+            0 => f.write_str("not set up")?,
+            v if v == crate::p2m::all_ones(self.width) => f.write_str("~0 (dropped)")?,
+            v => write!(f, "{v:#x}")?,
+        }
+        writeln!(
+            f,
+            ", p2m_cr3 {:#x}, p2m_vaddr {:#x}, generation {}",
+            a.p2m_cr3, a.p2m_vaddr, a.p2m_generation
+        )?;
+        writeln!(
+            f,
+            "core: p2m read from the {} ({bits}-bit), max_pfn {:#x}, generation {}",
+            self.source, self.max_pfn, self.stats.generation
+        )?;
+        writeln!(f, "  {}", self.stats)?;
+        writeln!(f, "  entries: {}", self.entries)?;
+        writeln!(
+            f,
+            "  .xen_p2m: {} compared, {} differ, {} beyond nr_pages",
+            self.compared, self.mismatches, self.beyond_nr_pages
+        )?;
+        for m in &self.first_mismatches {
+            writeln!(f, "    {m}")?;
+        }
+        let verdict = if self.agree() {
+            "agrees with"
+        } else {
+            "DISAGREES with"
+        };
+        write!(f, "core: {verdict} .xen_p2m")
+    }
 }

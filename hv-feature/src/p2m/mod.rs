@@ -21,12 +21,17 @@
 //! assert_eq!(p2m.lookup(Pfn(7)).unwrap(), Entry::Mfn(mfn));
 //! ```
 
+#[cfg(test)]
+mod api_tests;
 mod changes;
+mod runs;
 mod verify;
 mod walk;
 #[cfg(test)]
 mod work_tests;
 
+pub use runs::{Run, Runs};
+pub(crate) use verify::fmt_list_tree;
 pub use verify::{verify, EntryCounts, M2pMismatch, TreeStatus, VerifyReport};
 pub use walk::{all_ones, tree_capacity, MAX_PFN_BOUND};
 
@@ -43,6 +48,7 @@ use walk::Walk;
 /// Which structure a p2m was read from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
+#[non_exhaustive]
 pub enum Source {
     /// The virtually mapped linear list.
     List,
@@ -50,8 +56,19 @@ pub enum Source {
     Tree,
 }
 
+impl fmt::Display for Source {
+    /// `list` or `tree`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Source::List => "list",
+            Source::Tree => "tree",
+        })
+    }
+}
+
 /// Which structure to read.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum SourcePref {
     /// The list when published (`p2m_cr3 != 0`), else the tree.
     #[default]
@@ -62,8 +79,18 @@ pub enum SourcePref {
     Tree,
 }
 
-/// How to read.
+/// How to read: [`ReadOptions::default`] (auto source, no M2P check, 8
+/// attempts 1 ms apart at first), changed with the `with_` methods.
+///
+/// ```
+/// use hv_feature::p2m::{ReadOptions, SourcePref};
+/// let opts = ReadOptions::default()
+///     .with_source(SourcePref::List)
+///     .with_verify_m2p(true);
+/// assert_eq!(opts.attempts, 8);
+/// ```
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct ReadOptions {
     /// Which structure.
     pub source: SourcePref,
@@ -89,8 +116,35 @@ impl Default for ReadOptions {
     }
 }
 
+impl ReadOptions {
+    /// Reads `source`.
+    pub fn with_source(mut self, source: SourcePref) -> Self {
+        self.source = source;
+        self
+    }
+
+    /// Checks every valid entry against the M2P (or not).
+    pub fn with_verify_m2p(mut self, on: bool) -> Self {
+        self.verify_m2p = on;
+        self
+    }
+
+    /// Makes at most `attempts` attempts (at least 1 is made).
+    pub fn with_attempts(mut self, attempts: u32) -> Self {
+        self.attempts = attempts;
+        self
+    }
+
+    /// Pauses `delay` before the second attempt (doubling after).
+    pub fn with_retry_delay(mut self, delay: Duration) -> Self {
+        self.retry_delay = delay;
+        self
+    }
+}
+
 /// A decoded p2m entry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub enum Entry {
     /// Backed by this machine frame.
     Mfn(Mfn),
@@ -121,10 +175,32 @@ impl Entry {
             Entry::Mfn(Mfn(raw))
         }
     }
+
+    /// The machine frame of a plain entry; `None` for an invalid,
+    /// identity or foreign one (not a frame of this domain).
+    pub fn mfn(self) -> Option<Mfn> {
+        match self {
+            Entry::Mfn(m) => Some(m),
+            Entry::Invalid | Entry::Identity(_) | Entry::Foreign(_) => None,
+        }
+    }
+}
+
+impl fmt::Display for Entry {
+    /// `mfn 0x1234`, `invalid (~0)`, `identity 0x1234`, `foreign mfn 0x1234`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Entry::Mfn(m) => write!(f, "mfn {m}"),
+            Entry::Invalid => f.write_str("invalid (~0)"),
+            Entry::Identity(m) => write!(f, "identity {m}"),
+            Entry::Foreign(m) => write!(f, "foreign mfn {m}"),
+        }
+    }
 }
 
 /// What one read cost and found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct ReadStats {
     /// The structure read.
     pub source: Source,
@@ -144,8 +220,26 @@ pub struct ReadStats {
     pub generation: u64,
 }
 
+impl fmt::Display for ReadStats {
+    /// One line: `map calls 6 (walk 5), frames mapped 9, leaves 4 (4
+    /// distinct), attempts 1`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "map calls {} (walk {}), frames mapped {}, leaves {} ({} distinct), attempts {}",
+            self.map_calls,
+            self.walk_map_calls,
+            self.frames_mapped,
+            self.leaves,
+            self.distinct_leaves,
+            self.attempts
+        )
+    }
+}
+
 /// One leaf position whose frame differs between two views.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct LeafChange {
     /// Leaf position.
     pub leaf: u64,
@@ -159,6 +253,7 @@ pub struct LeafChange {
 
 /// What [`P2m::refresh`] found.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub enum Refresh {
     /// Nothing moved; no map call was made.
     Unchanged,
@@ -178,6 +273,45 @@ pub enum Refresh {
         /// How many leaf positions changed in all.
         changed_count: u64,
     },
+}
+
+impl fmt::Display for LeafChange {
+    /// `leaf 0x3 (pfn 0x600): mfn 0x1234 -> mfn 0x5678` (`-` beyond
+    /// `max_pfn`).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let frame = |m: Option<Mfn>| m.map_or("-".to_string(), |m| format!("mfn {m}"));
+        write!(
+            f,
+            "leaf {:#x} (pfn {}): {} -> {}",
+            self.leaf,
+            self.first_pfn,
+            frame(self.before),
+            frame(self.after)
+        )
+    }
+}
+
+impl fmt::Display for Refresh {
+    /// `unchanged`, or `changed: generation 2 -> 4, max_pfn 0x800 ->
+    /// 0x1000, 3 leaf positions changed frame`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Refresh::Unchanged => f.write_str("unchanged"),
+            Refresh::Changed {
+                generation_before,
+                generation_after,
+                max_pfn_before,
+                max_pfn_after,
+                changed_count,
+                ..
+            } => write!(
+                f,
+                "changed: generation {generation_before} -> {generation_after}, \
+                 max_pfn {max_pfn_before:#x} -> {max_pfn_after:#x}, \
+                 {changed_count} leaf positions changed frame"
+            ),
+        }
+    }
 }
 
 /// Most leaf changes a [`Refresh`] lists: the guest controls how many
@@ -310,7 +444,10 @@ fn read_stable<B: Backend>(
 }
 
 /// A domain's p2m, read and checked; the leaf pages stay mapped (live).
-pub struct P2m<B: Backend> {
+/// The view keeps the backend it was read from: [`P2m::refresh`] and
+/// [`P2m::check_m2p`] go to the same one.
+pub struct P2m<'b, B: Backend> {
+    b: &'b B,
     dom: DomId,
     map_dom: DomId,
     width: GuestWidth,
@@ -322,7 +459,7 @@ pub struct P2m<B: Backend> {
     stats: ReadStats,
 }
 
-impl<B: Backend> fmt::Debug for P2m<B> {
+impl<B: Backend> fmt::Debug for P2m<'_, B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("P2m")
             .field("dom", &self.dom)
@@ -333,15 +470,16 @@ impl<B: Backend> fmt::Debug for P2m<B> {
     }
 }
 
-impl<B: Backend> P2m<B> {
+impl<'b, B: Backend> P2m<'b, B> {
     /// Reads domain `dom`'s p2m (dom 0: the caller's own, mapped with
     /// `DOMID_SELF`). A 64-bit list costs 5 map calls (4 levels and the
     /// leaves), a PAE list 4, the tree 3, plus one for shared_info and,
     /// with [`ReadOptions::verify_m2p`], one for the M2P.
-    pub fn read(b: &B, dom: DomId, opts: &ReadOptions) -> Result<P2m<B>, Error> {
+    pub fn read(b: &'b B, dom: DomId, opts: &ReadOptions) -> Result<P2m<'b, B>, Error> {
         let (mut cx, shinfo) = open(b, dom)?;
         let (arch, walk, attempts) = read_stable(&mut cx, &shinfo, opts.source, opts)?;
         let mut p = P2m {
+            b,
             dom,
             map_dom: cx.map_dom,
             width: cx.width,
@@ -353,15 +491,15 @@ impl<B: Backend> P2m<B> {
             walk,
         };
         if opts.verify_m2p {
-            let (calls, frames) = p.verify_m2p(b)?;
+            let (calls, frames) = p.verify_m2p()?;
             p.stats.map_calls += calls;
             p.stats.frames_mapped += frames;
         }
         Ok(p)
     }
 
-    fn verify_m2p(&self, b: &B) -> Result<(u32, u64), Error> {
-        let m2p = domain::map_m2p(b, Mfn(self.max_mfn))?;
+    fn verify_m2p(&self) -> Result<(u32, u64), Error> {
+        let m2p = domain::map_m2p(self.b, Mfn(self.max_mfn))?;
         let frames = (m2p.len() as usize * 8).div_ceil(crate::types::PAGE_SIZE) as u64;
         let scan = verify::m2p_scan(&self.walk, &m2p);
         match scan.first {
@@ -373,6 +511,11 @@ impl<B: Backend> P2m<B> {
             }),
             None => Ok((1, frames)),
         }
+    }
+
+    /// The backend the view was read from.
+    pub fn backend(&self) -> &'b B {
+        self.b
     }
 
     /// The domain.
@@ -429,13 +572,39 @@ impl<B: Backend> P2m<B> {
         Ok(Entry::decode(self.raw(pfn)?, self.width))
     }
 
+    /// The machine frame backing `pfn`: `Some` for a plain entry, `None`
+    /// for an invalid, identity or foreign one ([`P2m::lookup`] says
+    /// which); [`Error::PfnOutOfRange`] for a pfn not below
+    /// [`P2m::max_pfn`].
+    pub fn mfn(&self, pfn: Pfn) -> Result<Option<Mfn>, Error> {
+        Ok(self.lookup(pfn)?.mfn())
+    }
+
+    /// The plain entries as maximal [`Run`]s of consecutive pfns backed by
+    /// consecutive frames, in pfn order. Invalid, identity and foreign
+    /// entries are not in any run (they end one).
+    ///
+    /// Work follows the p2m's pages, not `max_pfn`: creating the iterator
+    /// reads each distinct leaf page and index row once; iterating enters
+    /// only the index rows and leaf positions whose page holds a plain
+    /// entry, and reads those pages entry by entry. A guest whose
+    /// unpopulated range spans 2^40 pfns through shared pages costs a few
+    /// steps for all of it. (A page that holds plain entries and that the
+    /// guest's structure names at many positions is read at each: it
+    /// yields runs at each.)
+    pub fn runs(&self) -> Runs<'_> {
+        Runs::new(&self.walk)
+    }
+
     /// Entries by kind, counted once per distinct leaf page (cost follows
     /// the distinct pages, not `max_pfn`).
     pub fn entry_counts(&self) -> EntryCounts {
         verify::count_entries(&self.walk)
     }
 
-    /// Every entry, in pfn order (one borrow of the leaf mapping).
+    /// Every entry, in pfn order (one borrow of the leaf mapping): one
+    /// step per pfn up to `max_pfn`, which the guest chose (up to 2^40);
+    /// [`P2m::runs`] costs what the guest's pages hold instead.
     pub fn entries(&self) -> impl Iterator<Item = (Pfn, Entry)> + '_ {
         let leaves = self.walk.leaves.mem();
         let w = self.width;
@@ -464,14 +633,15 @@ impl<B: Backend> P2m<B> {
     /// the same guest) over the pfns both hold, each distinct pair of leaf
     /// pages once, as [`verify`] does. Returns (entries compared,
     /// entries that differ, the first pfn that differs).
-    pub fn compare_entries(&self, other: &P2m<B>) -> (u64, u64, Option<Pfn>) {
+    pub fn compare_entries(&self, other: &P2m<'_, B>) -> (u64, u64, Option<Pfn>) {
         verify::compare(&self.walk, &other.walk)
     }
 
-    /// Checks every valid entry against the M2P now; the first that does
-    /// not round-trip is an [`Error::M2pMismatch`].
-    pub fn check_m2p(&self, b: &B) -> Result<(), Error> {
-        self.verify_m2p(b).map(|_| ())
+    /// Checks every valid entry against the M2P now (of the view's
+    /// backend); the first that does not round-trip is an
+    /// [`Error::M2pMismatch`].
+    pub fn check_m2p(&self) -> Result<(), Error> {
+        self.verify_m2p().map(|_| ())
     }
 
     /// For long readers: if the generation and the list's fields have not
@@ -480,8 +650,8 @@ impl<B: Backend> P2m<B> {
     /// view, which has no generation, always walks again) and reports the
     /// leaf positions whose frame changed. Entry values inside a leaf are
     /// not covered by the generation; lookups always show their current
-    /// value.
-    pub fn refresh(&mut self, b: &B) -> Result<Refresh, Error> {
+    /// value. The walk goes to the backend the view was read from.
+    pub fn refresh(&mut self) -> Result<Refresh, Error> {
         let now = decode_arch(&self.shinfo, self.width)?;
         if self.walk.source == Source::List
             && key(&now, Source::List) == key(&self.arch, Source::List)
@@ -489,7 +659,7 @@ impl<B: Backend> P2m<B> {
             return Ok(Refresh::Unchanged);
         }
         let mut cx = Ctx {
-            b,
+            b: self.b,
             dom: self.dom,
             map_dom: self.map_dom,
             width: self.width,
@@ -512,7 +682,7 @@ impl<B: Backend> P2m<B> {
         self.arch = arch;
         self.walk = walk;
         if self.opts.verify_m2p {
-            self.verify_m2p(b)?;
+            self.verify_m2p()?;
         }
         Ok(r)
     }

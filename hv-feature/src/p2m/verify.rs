@@ -11,9 +11,11 @@ use crate::error::Error;
 use crate::types::{DomId, GuestWidth, Mfn, Pfn, PAGE_SIZE};
 use serde::Serialize;
 use std::collections::HashMap;
+use std::fmt;
 
 /// Entries by kind.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct EntryCounts {
     /// Plain mfns.
     pub valid: u64,
@@ -43,8 +45,20 @@ impl EntryCounts {
     }
 }
 
+impl fmt::Display for EntryCounts {
+    /// `1800 valid, 700 invalid, 500 identity, 0 foreign`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} valid, {} invalid, {} identity, {} foreign",
+            self.valid, self.invalid, self.identity, self.foreign
+        )
+    }
+}
+
 /// One entry that does not round-trip through the M2P.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct M2pMismatch {
     /// The pfn.
     pub pfn: Pfn,
@@ -54,9 +68,36 @@ pub struct M2pMismatch {
     pub m2p: Option<Pfn>,
 }
 
+impl fmt::Display for M2pMismatch {
+    /// `pfn 0x5 -> mfn 0x1234 -> pfn 0x7` (or `-> beyond the M2P`).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "pfn {} -> mfn {} -> ", self.pfn, self.mfn)?;
+        match self.m2p {
+            Some(p) => write!(f, "pfn {p}"),
+            None => f.write_str("beyond the M2P"),
+        }
+    }
+}
+
+/// `N compared, M differ` and the first pfn that differs: how list and tree
+/// compare, in every report that compares them.
+pub(crate) fn fmt_list_tree(
+    f: &mut fmt::Formatter<'_>,
+    compared: u64,
+    differ: u64,
+    first: Option<Pfn>,
+) -> fmt::Result {
+    write!(f, "list vs tree: {compared} compared, {differ} differ")?;
+    match first {
+        Some(p) => write!(f, " (first at pfn {p})"),
+        None => Ok(()),
+    }
+}
+
 /// The state of a guest's tree.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum TreeStatus {
     /// Read and compared.
     Present,
@@ -73,6 +114,7 @@ pub enum TreeStatus {
 
 /// What [`verify`] found.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct VerifyReport {
     /// The domain.
     pub dom: DomId,
@@ -132,6 +174,57 @@ impl VerifyReport {
     /// the p2m accounts for every page the domain owns.
     pub fn consistent(&self) -> bool {
         self.list_tree_mismatches == 0 && self.m2p_mismatches == 0 && self.uncovered_pages() == 0
+    }
+}
+
+impl fmt::Display for VerifyReport {
+    /// Lines, the last one the verdict: `verify: consistent` or
+    /// `verify: INCONSISTENT`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "domain {}: {}-bit, max_pfn {:#x}, generation {}, entries from the {}",
+            self.dom,
+            self.width.bytes() * 8,
+            self.max_pfn,
+            self.generation,
+            self.source
+        )?;
+        writeln!(f, "  tree: {:?}", self.tree)?;
+        f.write_str("  ")?;
+        fmt_list_tree(
+            f,
+            self.list_tree_compared,
+            self.list_tree_mismatches,
+            self.first_list_tree_mismatch,
+        )?;
+        write!(
+            f,
+            "\n  M2P round trip: {} checked, {} differ",
+            self.m2p_checked, self.m2p_mismatches
+        )?;
+        if let Some(m) = self.first_m2p_mismatch {
+            write!(f, " (first: {m})")?;
+        }
+        writeln!(f, "\n  entries: {}", self.entries)?;
+        writeln!(
+            f,
+            "  coverage: {} of the {} pages the domain owns round-trip, {} not in its p2m",
+            self.round_trips(),
+            self.owned_pages,
+            self.uncovered_pages()
+        )?;
+        writeln!(
+            f,
+            "  map calls {}, frames mapped {}, attempts {}",
+            self.map_calls, self.frames_mapped, self.attempts
+        )?;
+        let verdict = if self.consistent() {
+            "consistent"
+        } else {
+            "INCONSISTENT"
+        };
+        write!(f, "verify: {verdict}")
     }
 }
 

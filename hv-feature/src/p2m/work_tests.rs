@@ -56,7 +56,7 @@ fn aliased_guest_costs_its_distinct_pages_not_its_leaf_positions() {
         changed_leaves,
         changed_count,
         ..
-    } = p.refresh(&host).unwrap()
+    } = p.refresh().unwrap()
     else {
         panic!("refresh saw no change");
     };
@@ -66,7 +66,7 @@ fn aliased_guest_costs_its_distinct_pages_not_its_leaf_positions() {
     assert_eq!(changed_leaves[1].leaf, 513);
     assert_eq!(changed_leaves[1].before, Some(a.missing_leaf));
     assert_eq!(changed_leaves[1].after, Some(a.ram_leaf));
-    assert_eq!(p.refresh(&host).unwrap(), Refresh::Unchanged);
+    assert_eq!(p.refresh().unwrap(), Refresh::Unchanged);
 
     // Per leaf position this would be 2^31 steps at least; per distinct
     // row it is a few thousand, plus one per listed change (and the

@@ -102,6 +102,7 @@ const PROGRESS_MIN_FRAMES: usize = 4096;
 
 /// One `PT_LOAD`: machine memory `paddr..paddr + filesz` at file `offset`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct Load {
     /// Its index in the program header table.
     pub index: u64,
@@ -118,6 +119,7 @@ pub struct Load {
 /// The `XEN_ELFNOTE_CRASH_DOM0_P2M` descriptor (the fields of version 1;
 /// a later version's extra bytes are ignored).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct Dom0P2mNote {
     /// `version` (at least 1).
     pub version: u32,
@@ -210,6 +212,7 @@ impl Dom0P2mNote {
 
 /// What `XEN_ELFNOTE_CRASH_INFO` says (x86_64 `crash_xen_info_t`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct CrashInfo {
     /// `xen_major_version`.
     pub xen_major_version: u64,
@@ -248,6 +251,7 @@ impl CrashInfo {
 
 /// What the dump's headers and notes say.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct VmcoreInfo {
     /// The file's length.
     pub file_len: u64,

@@ -42,6 +42,7 @@ pub const NO_NOTE_NOTICE: &str = "no XEN_ELFNOTE_CRASH_DOM0_P2M note: Xen did no
 /// Whether the dump has the new note.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
+#[non_exhaustive]
 pub enum NoteState {
     /// `XEN_ELFNOTE_CRASH_DOM0_P2M` is there.
     Present,
@@ -52,6 +53,7 @@ pub enum NoteState {
 /// Where the reported `max_pfn` comes from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum MaxPfnFrom {
     /// The note's `max_pfn`, dom0's own.
     Note,
@@ -62,6 +64,7 @@ pub enum MaxPfnFrom {
 /// dom0's tree, as far as the comparison is concerned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum TreeState {
     /// Read (and compared with the list when both were read).
     Present,
@@ -79,6 +82,7 @@ pub enum TreeState {
 
 /// The list against the tree.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct ListTree {
     /// Entries compared.
     pub compared: u64,
@@ -90,6 +94,7 @@ pub struct ListTree {
 
 /// What [`read`] found.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct VmcoreReport {
     /// Xen's version (`VMCOREINFO_XEN`'s `OSRELEASE`, else CRASH_INFO's).
     pub xen: Option<String>,
@@ -150,6 +155,77 @@ impl VmcoreReport {
     }
 }
 
+impl std::fmt::Display for VmcoreReport {
+    /// Lines, the first describing the dump (a caller puts the file's
+    /// name before it), the last the verdict: `vmcore: consistent` or
+    /// `vmcore: INCONSISTENT`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let hex = |v: Option<u64>| v.map_or("-".to_string(), |v| format!("{v:#x}"));
+        writeln!(
+            f,
+            "Xen {}, {} CPU(s), {} loads, {} MiB of machine memory (max mfn {:#x})",
+            self.xen.as_deref().unwrap_or("(unknown)"),
+            self.cpus,
+            self.loads,
+            self.dumped_bytes >> 20,
+            self.max_mfn
+        )?;
+        match (&self.note, &self.dom0_p2m_note) {
+            (NoteState::Present, Some(n)) => writeln!(
+                f,
+                "  XEN_ELFNOTE_CRASH_DOM0_P2M: version {}, flags {:#x}{}, max_pfn {:#x}, tree {:#x}, p2m_cr3 {:#x}, p2m_vaddr {:#x}, generation {}",
+                n.version,
+                n.flags,
+                if n.compat() { " (PV, 32-bit)" } else if n.pv() { " (PV)" } else { "" },
+                n.max_pfn,
+                n.pfn_to_mfn_frame_list_list,
+                n.p2m_cr3,
+                n.p2m_vaddr,
+                n.p2m_generation
+            )?,
+            _ => writeln!(f, "  XEN_ELFNOTE_CRASH_DOM0_P2M: absent")?,
+        }
+        writeln!(
+            f,
+            "  XEN_ELFNOTE_CRASH_INFO: dom0 tree root {}, xen_phys_start {}",
+            hex(self.crash_info_tree_root),
+            hex(self.xen_phys_start)
+        )?;
+        let from = match self.max_pfn_from {
+            MaxPfnFrom::Note => "from the note".to_string(),
+            MaxPfnFrom::TreeLastEntry => format!(
+                "last entry that is not ~0, of the tree's {} pfns",
+                hex(self.tree_extent)
+            ),
+        };
+        writeln!(
+            f,
+            "dom0: {}-bit, max_pfn {:#x} ({from}), generation {}, entries from the {}",
+            self.width.bytes() * 8,
+            self.max_pfn,
+            self.generation,
+            self.source
+        )?;
+        write!(f, "  tree: {:?}", self.tree)?;
+        if let Some(e) = &self.tree_error {
+            write!(f, " ({e})")?;
+        }
+        f.write_str("\n  ")?;
+        match self.list_tree {
+            Some(c) => p2m::fmt_list_tree(f, c.compared, c.mismatches, c.first_mismatch)?,
+            None => f.write_str("list vs tree: not compared")?,
+        }
+        writeln!(f, "\n  entries: {}", self.entries)?;
+        writeln!(f, "  {}", self.stats)?;
+        let verdict = if self.consistent() {
+            "consistent"
+        } else {
+            "INCONSISTENT"
+        };
+        write!(f, "vmcore: {verdict}")
+    }
+}
+
 fn opts(source: SourcePref) -> ReadOptions {
     ReadOptions {
         source,
@@ -181,7 +257,7 @@ fn tree_state(root: u64, width: GuestWidth, max_pfn: u64) -> TreeState {
 pub fn read(
     v: &mut VmcoreFile,
     source: SourcePref,
-) -> Result<(VmcoreReport, P2m<VmcoreFile>), Error> {
+) -> Result<(VmcoreReport, P2m<'_, VmcoreFile>), Error> {
     let info = v.info().clone();
     let ci = info.crash_info;
     let xen = info
@@ -235,12 +311,12 @@ pub fn read(
     Ok((r, p))
 }
 
-fn with_note(
-    v: &mut VmcoreFile,
+fn with_note<'v>(
+    v: &'v mut VmcoreFile,
     n: &Dom0P2mNote,
     pref: SourcePref,
     r: &mut VmcoreReport,
-) -> Result<P2m<VmcoreFile>, Error> {
+) -> Result<P2m<'v, VmcoreFile>, Error> {
     r.note = NoteState::Present;
     if !n.pv() {
         return Err(Error::VmcoreNoP2m {
@@ -341,11 +417,11 @@ fn with_note(
     Ok(p)
 }
 
-fn without_note(
-    v: &mut VmcoreFile,
+fn without_note<'v>(
+    v: &'v mut VmcoreFile,
     pref: SourcePref,
     r: &mut VmcoreReport,
-) -> Result<P2m<VmcoreFile>, Error> {
+) -> Result<P2m<'v, VmcoreFile>, Error> {
     r.note = NoteState::Absent;
     r.max_pfn_from = MaxPfnFrom::TreeLastEntry;
     if pref == SourcePref::List {
