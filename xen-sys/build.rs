@@ -89,11 +89,8 @@ mod tree {
             .generate()
             .unwrap_or_else(|e| panic!("xen-sys: bindgen failed on {}: {e}", public.display()));
         let out = PathBuf::from(env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
-        fs::write(
-            out.join("bindings.rs"),
-            format!("{HEADER}{}", bindings.to_string()),
-        )
-        .expect("xen-sys: cannot write bindings.rs");
+        fs::write(out.join("bindings.rs"), format!("{HEADER}{bindings}"))
+            .expect("xen-sys: cannot write bindings.rs");
 
         cc::Build::new()
             .file("layout.c")
