@@ -141,7 +141,7 @@ lint: $(BUILD)/xen-patched/.extracted
 	cargo clippy --workspace --all-targets --locked -- -D warnings
 	cargo clippy --locked -p xen-abi --test fixtures -- -D warnings
 	cargo clippy --locked -p xen-p2m-sys --features xen-tree --all-targets -- -D warnings
-	cargo clippy --locked --manifest-path tests/Cargo.toml --all-targets -- -D warnings
+	cargo clippy --locked --manifest-path tests/Cargo.toml --target-dir target --all-targets -- -D warnings
 
 # Needs no Xen tree, libclang or build folder (what a user of the crates has).
 cargo-test:
