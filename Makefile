@@ -9,7 +9,7 @@ BUILD   := build
 HARNESS := tests/harness
 IMAGES  := $(BUILD)/images
 PATCHES := $(sort $(wildcard xen-patches/*.patch)) xen-patches/series
-RUST_SRC := $(shell find Cargo.toml Cargo.lock xen-sys hv-feature tests/Cargo.toml tests/src \
+RUST_SRC := $(shell find Cargo.toml Cargo.lock xen-sys hv-feature tests/Cargo.toml tests/Cargo.lock tests/src \
                          -type f -not -path '*/target/*' 2>/dev/null)
 
 BOOT = $(HARNESS)/boot.sh --build $(BUILD)
@@ -19,7 +19,7 @@ XEN_OPTS ?=
 
 .PHONY: all report deps xen-trees xen dom0-kernel initramfs images tools boot \
         test lint cargo-test patch-check abi abi-test abi-history abi-bench fuzz fuzz-long bench \
-        harness-test host-test clean \
+        harness-test host-test clean bindings bindings-check publish-check \
         rootfs domu-test staging-test kdump-images kdump-test toolstack
 
 all: report
@@ -89,6 +89,7 @@ SERIES_ABI := --expect XENFEAT_virtual_p2m=21 --expect XEN_ELFNOTE_CRASH_DOM0_P2
     --expect XEN_CRASH_DOM0_P2M_VERSION=1 --expect XEN_CRASH_DOM0_P2M_PV=1 \
     --expect XEN_CRASH_DOM0_P2M_COMPAT=2 --expect 'struct xen_crash_dom0_p2m=48' --expect 'typedef xen_crash_dom0_p2m_t=48'
 abi-test: $(BUILD)/xen-patched/.extracted
+	cargo test --locked -p xen-abi --test fixtures
 	$(XEN_ABI) diff $(BUILD)/xen-pristine $(BUILD)/xen-patched $(SERIES_ABI)
 	$(XEN_ABI) check $(BUILD)/xen-pristine
 	$(XEN_ABI) check $(BUILD)/xen-patched
@@ -131,15 +132,38 @@ boot: images tools
 	    --run 'hv-feature info 0' $(BUILD)/bin/hv-feature
 
 # ---- make test --------------------------------------------------------------
-test: lint cargo-test patch-check abi-test abi-history fuzz harness-test host-test kdump-test \
+test: lint cargo-test bindings-check publish-check patch-check abi-test abi-history fuzz harness-test host-test kdump-test \
       guest-test
 
 lint: $(BUILD)/xen-patched/.extracted
 	cargo fmt --all --check
+	cargo fmt --manifest-path tests/Cargo.toml --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
+	cargo clippy --locked -p xen-abi --test fixtures -- -D warnings
+	cargo clippy --locked -p xen-p2m-sys --features xen-tree --all-targets -- -D warnings
+	cargo clippy --locked --manifest-path tests/Cargo.toml --target-dir target --all-targets -- -D warnings
 
-cargo-test: $(BUILD)/xen-patched/.extracted
-	cargo test --workspace --locked --exclude xen-host-tests
+# Needs no Xen tree, libclang or build folder (what a user of the crates has).
+cargo-test:
+	cargo test --workspace --locked
+
+# ---- xen-sys's committed bindings (xen-sys/src/bindings.rs) -----------------
+# `bindings` regenerates them from XEN_TREE (default: the pinned patched
+# tree); `bindings-check` fails when they are stale, then runs xen-sys's
+# tests on the tree's bindings against the C compiler's layout (layout.c).
+XEN_TREE ?= $(BUILD)/xen-patched
+XEN_TREE_READY := $(if $(filter $(BUILD)/xen-patched,$(XEN_TREE)),$(BUILD)/xen-patched/.extracted)
+bindings: $(XEN_TREE_READY)
+	@$(HARNESS)/bindings.sh write $(XEN_TREE)
+
+bindings-check: $(XEN_TREE_READY)
+	@$(HARNESS)/bindings.sh check $(XEN_TREE)
+
+# `cargo publish --dry-run` of the crates meant for crates.io (xen-p2m-sys,
+# hv-feature, xen-abi), their file lists, and their tests run from the
+# packages alone (needs crates.io's index, no Xen tree).
+publish-check:
+	@$(HARNESS)/publish-check.sh $(BUILD)
 
 patch-check: $(IMAGES)/xen-patched $(IMAGES)/xen-pristine
 	@$(HARNESS)/patch-check.sh $(BUILD) xen-patches

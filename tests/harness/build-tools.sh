@@ -15,8 +15,9 @@ mkdir -p "$BUILD/bin"
 echo "build-tools: static hv-feature and host-tests for dom0"
 cargo build --quiet --release --locked -p hv-feature --target "$TARGET"
 cp "target/$TARGET/release/hv-feature" "$BUILD/bin/hv-feature"
-exe=$(cargo test --quiet --release --locked -p xen-host-tests --target "$TARGET" --no-run \
-        --message-format=json \
+# The host tests are their own workspace (tests/Cargo.toml); same target folder.
+exe=$(cargo test --quiet --release --locked --manifest-path tests/Cargo.toml --target-dir target \
+        --target "$TARGET" --no-run --message-format=json \
       | python3 -c 'import json,sys
 for l in sys.stdin:
     m = json.loads(l)

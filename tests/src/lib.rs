@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0 OR MIT
 //! Tests that need a Xen dom0, run on the real hypervisor.
 //!
-//! On a Xen host: `cargo test -p xen-host-tests` (as root in dom0). The
+//! On a Xen host: `cargo test --manifest-path tests/Cargo.toml` (as root in dom0). The
 //! ballooning tests change dom0's memory (they raise its maximum and grow
 //! it by 192 MiB), so they are `#[ignore]`d: run them with `-- --ignored`
 //! on a host you can spare; `make test` does, in its own boot. So are the

@@ -1,17 +1,25 @@
 // SPDX-License-Identifier: Apache-2.0 OR MIT
-//! FFI types and constants of Xen's public headers.
+//! FFI types and constants of Xen's public headers: what a toolstack needs
+//! to read a PV guest's p2m (`shared_info`, the domctls for domain info,
+//! address size and max memory, `XENVER_*`, `XENMEM_*`, the feature bits,
+//! the start-info flags and this project's crash note).
 //!
-//! Generated at build time by bindgen from a Xen tree (see `build.rs`:
-//! `$XEN_TREE`, else `build/xen-patched`), any from Xen 4.17 on, patched
-//! or not. What not every such tree has (later XENFEAT bits, this project's
-//! feature bit and crash note) is defined in [`newer`] under the C names;
-//! [`domctl_abi`] describes the domctl layouts of every interface version
-//! hv-feature speaks. No logic lives here; `hv-feature` builds the safe
-//! API on top.
+//! The bindings are bindgen's output over the public headers of the pinned
+//! patched Xen 4.17.5 tree, committed as `src/bindings.rs` (types and
+//! constants only): building the crate needs neither a Xen tree nor
+//! libclang. The `xen-tree` feature instead generates them at build time
+//! from the tree at `$XEN_TREE` (any from Xen 4.17 on, patched or not) and
+//! compiles `layout.c` against the same headers; this project uses it to
+//! regenerate and check the committed file and to test other trees. What not
+//! every such tree has (later XENFEAT bits, this project's feature bit and
+//! crash note) is defined in [`newer`] under the C names; [`domctl_abi`]
+//! describes the domctl layouts of every interface version hv-feature
+//! speaks. No logic lives here; `hv-feature` builds the safe API on top.
 //!
-//! The generated code carries bindgen's own layout tests; `c_layout` below
-//! additionally compares bindgen's offsets with the C compiler's, and the
-//! items of [`newer`] with the tree's where it defines them.
+//! The generated code carries bindgen's own layout tests; with `xen-tree`,
+//! `c_layout` below additionally compares bindgen's offsets with the C
+//! compiler's, and the items of [`newer`] with the tree's where it defines
+//! them.
 
 #![no_std]
 #![allow(non_upper_case_globals, non_camel_case_types, non_snake_case)]
@@ -22,13 +30,16 @@
     clippy::undocumented_unsafe_blocks
 )]
 
+#[cfg(not(feature = "xen-tree"))]
+include!("bindings.rs");
+#[cfg(feature = "xen-tree")]
 include!(concat!(env!("OUT_DIR"), "/bindings.rs"));
 
 pub mod domctl_abi;
 pub mod newer;
 pub use newer::*;
 
-#[cfg(test)]
+#[cfg(all(test, feature = "xen-tree"))]
 mod c_layout {
     //! bindgen's layout against the C compiler's, from `layout.c`.
     extern crate std;
@@ -197,16 +208,6 @@ mod c_layout {
     }
 
     #[test]
-    fn p2m_fields_sit_at_the_fixed_abi_offsets() {
-        let arch = offset_of!(shared_info, arch);
-        assert_eq!(arch, 3088);
-        assert_eq!(arch + offset_of!(arch_shared_info, p2m_cr3), 3112);
-        assert_eq!(arch + offset_of!(arch_shared_info, p2m_vaddr), 3120);
-        assert_eq!(arch + offset_of!(arch_shared_info, p2m_generation), 3128);
-        assert_eq!(size_of::<shared_info>(), 3136);
-    }
-
-    #[test]
     fn newer_items_equal_the_trees_where_it_defines_them() {
         let c = c_constants();
         for name in c.keys() {
@@ -221,6 +222,24 @@ mod c_layout {
                 None => std::println!("{name}: not in this tree's headers, newer.rs defines it"),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod abi {
+    //! The fixed ABI and the contract's values, on whichever bindings the
+    //! crate was built with.
+    use super::*;
+    use core::mem::{offset_of, size_of};
+
+    #[test]
+    fn p2m_fields_sit_at_the_fixed_abi_offsets() {
+        let arch = offset_of!(shared_info, arch);
+        assert_eq!(arch, 3088);
+        assert_eq!(arch + offset_of!(arch_shared_info, p2m_cr3), 3112);
+        assert_eq!(arch + offset_of!(arch_shared_info, p2m_vaddr), 3120);
+        assert_eq!(arch + offset_of!(arch_shared_info, p2m_generation), 3128);
+        assert_eq!(size_of::<shared_info>(), 3136);
     }
 
     #[test]
