@@ -72,7 +72,10 @@ for c in $CRATES; do
     src="$U/$c-0.1.0"
     [ -d "$src" ] || continue
     if (cd "$src" && export CARGO_TARGET_DIR="$P/target" &&
-            cargo test --quiet --config "$patch_sys" &&
+            # hv-feature's integration tests drive the simulator (its
+            # `sim` feature; the repository enables it by a dev-dependency
+            # that publishing drops).
+            cargo test --quiet --config "$patch_sys" $([ "$c" = hv-feature ] && echo --features sim) &&
             # xen-abi's fixtures are a target of their own (test = false: libclang).
             if [ "$c" = xen-abi ]; then cargo test --quiet --config "$patch_sys" --test fixtures; fi) \
             > "$BUILD/logs/package-test-$c.log" 2>&1; then
