@@ -59,11 +59,13 @@ done
 # The tests of each package, from the unpacked .crate files. The packages
 # depend on xen-p2m-sys 0.1.0 from crates.io, which is not published: it is
 # patched to the unpacked one. Unpacked outside the repository (which is a
-# workspace they are not part of); own target folder, kept for the next run.
-U=$(mktemp -d)
-trap 'rm -rf "$U"' EXIT
+# workspace they are not part of), always at the same place: the tests embed
+# their source folder (CARGO_MANIFEST_DIR) and the target folder is kept for
+# the next run; extracted with fresh times (-m) so that cargo rebuilds them.
+U="$BUILD/package/src"
+rm -rf "$U" && mkdir -p "$U"
 for c in $CRATES; do
-    tar -xzf "target/package/$c-0.1.0.crate" -C "$U" \
+    tar -xzmf "target/package/$c-0.1.0.crate" -C "$U" \
         || { bad "$c: no target/package/$c-0.1.0.crate"; continue; }
 done
 P="$BUILD/package"
