@@ -101,6 +101,7 @@ const SHARED_INFO_32: u64 = 2344;
 
 /// One section header, as the file says.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct Section {
     /// `sh_type`.
     pub kind: u32,
@@ -114,6 +115,7 @@ pub struct Section {
 
 /// What the dump's notes and header say.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct CoreInfo {
     /// The guest's width, from `e_machine`.
     pub width: GuestWidth,
@@ -700,15 +702,13 @@ pub(crate) struct OfflineDomain {
 impl OfflineDomain {
     /// [`Backend::domain_info`]: any domain id names the one domain.
     pub(crate) fn domain_info(&self, dom: DomId) -> DomainInfo {
-        DomainInfo {
+        DomainInfo::new(
             dom,
-            flags: xen_sys::XEN_DOMINF_paused,
-            tot_pages: self.tot_pages,
-            max_pages: self.max_pages,
-            shared_info_frame: Mfn(SHARED_INFO_FRAME),
-            hvm: false,
-            domctl_interface: 0,
-        }
+            xen_sys::XEN_DOMINF_paused,
+            self.tot_pages,
+            self.max_pages,
+            Mfn(SHARED_INFO_FRAME),
+        )
     }
 
     /// [`Backend::max_mfn`].
