@@ -22,6 +22,9 @@
 //! them.
 
 #![no_std]
+// The generated bindings (unions' Default) and the test of the C layout
+// tables (FFI reads) are the crate's unsafe code.
+#![allow(unsafe_code)]
 #![allow(non_upper_case_globals, non_camel_case_types, non_snake_case)]
 #![allow(
     missing_docs,
