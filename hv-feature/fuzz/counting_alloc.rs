@@ -2,6 +2,10 @@
 //! A global allocator that counts live heap bytes and their peak, shared
 //! by the fuzz targets, the regression replay and the benchmarks
 //! (included with `#[path]`).
+//!
+//! The one module of those programs with unsafe code: a `GlobalAlloc`
+//! is an unsafe trait.
+#![allow(unsafe_code)]
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};

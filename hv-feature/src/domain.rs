@@ -9,8 +9,10 @@ use crate::shared_info::ArchSharedInfo;
 use crate::types::{DomId, GuestWidth, Mfn, Pfn, PAGE_SIZE};
 use serde::Serialize;
 
-/// What getdomaininfo says about a domain.
+/// What getdomaininfo says about a domain. A backend outside this crate
+/// makes one with [`DomainInfo::new`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct DomainInfo {
     /// The domain.
     pub dom: DomId,
@@ -27,6 +29,29 @@ pub struct DomainInfo {
     /// The domctl interface version the running Xen accepted (0 for a
     /// backend that is not a running Xen).
     pub domctl_interface: u32,
+}
+
+impl DomainInfo {
+    /// The facts of a domain as a backend that is not a running Xen knows
+    /// them: `hvm` follows `XEN_DOMINF_hvm_guest` in `flags`, and
+    /// `domctl_interface` is 0.
+    pub fn new(
+        dom: DomId,
+        flags: u32,
+        tot_pages: u64,
+        max_pages: u64,
+        shared_info_frame: Mfn,
+    ) -> DomainInfo {
+        DomainInfo {
+            dom,
+            flags,
+            tot_pages,
+            max_pages,
+            shared_info_frame,
+            hvm: flags & xen_sys::XEN_DOMINF_hvm_guest != 0,
+            domctl_interface: 0,
+        }
+    }
 }
 
 /// `XEN_DOMCTL_getdomaininfo` for `dom` ([`Backend::domain_info`]).

@@ -170,6 +170,7 @@ pub fn from_sysfs() -> Result<Features, Error> {
 
 /// The running Xen's version.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct XenVersion {
     /// Major version.
     pub major: u32,

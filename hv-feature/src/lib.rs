@@ -68,6 +68,7 @@
 pub mod backend;
 pub mod domain;
 pub mod dump_core;
+mod elf;
 pub mod error;
 pub mod features;
 mod le;

@@ -22,6 +22,9 @@
 //! them.
 
 #![no_std]
+// The generated bindings (unions' Default) and the test of the C layout
+// tables (FFI reads) are the crate's unsafe code.
+#![allow(unsafe_code)]
 #![allow(non_upper_case_globals, non_camel_case_types, non_snake_case)]
 #![allow(
     missing_docs,
@@ -113,15 +116,11 @@ mod c_layout {
 
     macro_rules! rust_entry {
         ($t:ident . $m:ident) => {{
-            let sz = {
-                let u = core::mem::MaybeUninit::<$t>::uninit();
-                // SAFETY: only the field's address is taken, never read.
-                let p = unsafe { core::ptr::addr_of!((*u.as_ptr()).$m) };
-                fn size_of_pointee<T>(_: *const T) -> usize {
-                    size_of::<T>()
-                }
-                size_of_pointee(p)
-            };
+            // The size of the member the closure borrows (never called).
+            fn member_size<T, M>(_get: fn(&T) -> &M) -> usize {
+                size_of::<M>()
+            }
+            let sz = member_size(|v: &$t| &v.$m);
             (
                 concat!(stringify!($t), ".", stringify!($m)),
                 offset_of!($t, $m),

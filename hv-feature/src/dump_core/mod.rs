@@ -43,6 +43,7 @@ pub use compare::{compare, CoreMismatch, CoreReport};
 
 use crate::backend::{Backend, Mapping, Mem};
 use crate::domain::DomainInfo;
+use crate::elf::{self, EHDR_SIZE, EM_386, EM_X86_64};
 use crate::error::Error;
 pub(crate) use crate::le::{u16_at, u32_at, u64_at};
 use crate::sys::Pages;
@@ -77,16 +78,10 @@ const NOTE_XEN_VERSION: u32 = 0x200_0002;
 /// `XEN_ELFNOTE_DUMPCORE_FORMAT_VERSION`.
 const NOTE_FORMAT_VERSION: u32 = 0x200_0003;
 
-/// `EM_386` and `EM_X86_64`.
-const EM_386: u16 = 3;
-const EM_X86_64: u16 = 62;
-/// `ET_CORE`.
-const ET_CORE: u16 = 4;
 /// `SHT_NOTE`.
 const SHT_NOTE: u32 = 7;
 
-/// Bytes of an ELF64 header and of a section header.
-const EHDR_SIZE: usize = 64;
+/// Bytes of an ELF64 section header.
 const SHDR_SIZE: usize = 64;
 /// Most sections accepted (libxc writes 7).
 const MAX_SECTIONS: u16 = 64;
@@ -106,6 +101,7 @@ const SHARED_INFO_32: u64 = 2344;
 
 /// One section header, as the file says.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct Section {
     /// `sh_type`.
     pub kind: u32,
@@ -119,6 +115,7 @@ pub struct Section {
 
 /// What the dump's notes and header say.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct CoreInfo {
     /// The guest's width, from `e_machine`.
     pub width: GuestWidth,
@@ -271,6 +268,23 @@ impl CoreFile {
     }
 
     /// Checks that `s` lies inside a file of `len` bytes.
+    /// The bytes of section `s`, one that holds names or notes: refused
+    /// above 64 KiB (Xen writes a few hundred bytes).
+    fn read_small(&self, name: &'static str, s: &Section, len: u64) -> Result<Vec<u8>, Error> {
+        if s.size > MAX_SMALL_SECTION {
+            return Err(Error::CoreSection {
+                name,
+                what: "is larger than 64 KiB",
+                offset: s.offset,
+                size: s.size,
+                file_len: len,
+            });
+        }
+        let mut bytes = vec![0u8; s.size as usize];
+        self.read_at(&mut bytes, s.offset)?;
+        Ok(bytes)
+    }
+
     fn check_range(name: &'static str, s: &Section, len: u64) -> Result<(), Error> {
         match s.offset.checked_add(s.size) {
             Some(end) if end <= len => Ok(()),
@@ -291,20 +305,8 @@ impl CoreFile {
         }
         let mut eh = [0u8; EHDR_SIZE];
         self.read_at(&mut eh, 0)?;
-        if eh[..4] != *b"\x7fELF" {
-            return Err(bad("ELF magic", u32_at(&eh, 0) as u64));
-        }
-        if eh[4] != 2 {
-            return Err(bad("EI_CLASS (must be ELFCLASS64 = 2)", eh[4] as u64));
-        }
-        if eh[5] != 1 {
-            return Err(bad("EI_DATA (must be little-endian = 1)", eh[5] as u64));
-        }
-        let e_type = u16_at(&eh, 16);
-        if e_type != ET_CORE {
-            return Err(bad("e_type (must be ET_CORE = 4)", e_type as u64));
-        }
-        let machine = u16_at(&eh, 18);
+        let machine = elf::core_machine(&eh, "EI_CLASS (must be ELFCLASS64 = 2)")
+            .map_err(|(what, value)| bad(what, value))?;
         self.info.width = match machine {
             EM_X86_64 => GuestWidth::W64,
             EM_386 => GuestWidth::W32,
@@ -348,17 +350,7 @@ impl CoreFile {
         };
         let (_, strtab) = header(shstrndx as usize);
         Self::check_range(".shstrtab", &strtab, len)?;
-        if strtab.size > MAX_SMALL_SECTION {
-            return Err(Error::CoreSection {
-                name: ".shstrtab",
-                what: "is larger than 64 KiB",
-                offset: strtab.offset,
-                size: strtab.size,
-                file_len: len,
-            });
-        }
-        let mut names = vec![0u8; strtab.size as usize];
-        self.read_at(&mut names, strtab.offset)?;
+        let names = self.read_small(".shstrtab", &strtab, len)?;
         let mut found: HashMap<&'static str, Section> = HashMap::new();
         const KNOWN: [&str; 6] = [
             ".note.Xen",
@@ -407,17 +399,7 @@ impl CoreFile {
                 notes.kind as u64,
             ));
         }
-        if notes.size > MAX_SMALL_SECTION {
-            return Err(Error::CoreSection {
-                name: ".note.Xen",
-                what: "is larger than 64 KiB",
-                offset: notes.offset,
-                size: notes.size,
-                file_len: len,
-            });
-        }
-        let mut nb = vec![0u8; notes.size as usize];
-        self.read_at(&mut nb, notes.offset)?;
+        let nb = self.read_small(".note.Xen", &notes, len)?;
         self.parse_notes(&nb)?;
 
         // ---- Sections against the header note ----
@@ -720,15 +702,13 @@ pub(crate) struct OfflineDomain {
 impl OfflineDomain {
     /// [`Backend::domain_info`]: any domain id names the one domain.
     pub(crate) fn domain_info(&self, dom: DomId) -> DomainInfo {
-        DomainInfo {
+        DomainInfo::new(
             dom,
-            flags: xen_sys::XEN_DOMINF_paused,
-            tot_pages: self.tot_pages,
-            max_pages: self.max_pages,
-            shared_info_frame: Mfn(SHARED_INFO_FRAME),
-            hvm: false,
-            domctl_interface: 0,
-        }
+            xen_sys::XEN_DOMINF_paused,
+            self.tot_pages,
+            self.max_pages,
+            Mfn(SHARED_INFO_FRAME),
+        )
     }
 
     /// [`Backend::max_mfn`].

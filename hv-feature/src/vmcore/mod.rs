@@ -38,6 +38,7 @@ pub use read::{read, ListTree, MaxPfnFrom, NoteState, TreeState, VmcoreReport, N
 use crate::backend::{Backend, Mapping, Mem};
 use crate::domain::DomainInfo;
 use crate::dump_core::{OfflineDomain, SHARED_INFO_FRAME};
+use crate::elf::{self, EHDR_SIZE, EM_X86_64};
 use crate::error::Error;
 use crate::le::{u16_at, u32_at, u64_at};
 use crate::shared_info::ArchSharedInfo;
@@ -83,9 +84,6 @@ pub const CRASH_INFO_SIZE: usize = 80;
 const NT_PRSTATUS: u32 = 1;
 const PT_LOAD: u32 = 1;
 const PT_NOTE: u32 = 4;
-const ET_CORE: u16 = 4;
-const EM_X86_64: u16 = 62;
-const EHDR_SIZE: usize = 64;
 const PHDR_SIZE: usize = 56;
 /// `PN_XNUM`: extended program header numbering (not read).
 const PN_XNUM: u16 = 0xffff;
@@ -430,23 +428,11 @@ impl VmcoreFile {
         }
         let mut eh = [0u8; EHDR_SIZE];
         self.read_at(&mut eh, 0)?;
-        if eh[..4] != *b"\x7fELF" {
-            return Err(bad("ELF magic", u32_at(&eh, 0) as u64));
-        }
-        if eh[4] != 2 {
-            return Err(bad(
-                "EI_CLASS (must be ELFCLASS64 = 2; save the dump with a 64-bit crash kernel)",
-                eh[4] as u64,
-            ));
-        }
-        if eh[5] != 1 {
-            return Err(bad("EI_DATA (must be little-endian = 1)", eh[5] as u64));
-        }
-        let e_type = u16_at(&eh, 16);
-        if e_type != ET_CORE {
-            return Err(bad("e_type (must be ET_CORE = 4)", e_type as u64));
-        }
-        let machine = u16_at(&eh, 18);
+        let machine = elf::core_machine(
+            &eh,
+            "EI_CLASS (must be ELFCLASS64 = 2; save the dump with a 64-bit crash kernel)",
+        )
+        .map_err(|(what, value)| bad(what, value))?;
         if machine != EM_X86_64 {
             return Err(bad("e_machine (must be EM_X86_64 = 62)", machine as u64));
         }
