@@ -633,6 +633,11 @@ static void on_input(char c)
         balloon_pfn = pool_floor + 8;
         if (balloon_pfn >= pool_next)
             fail("balloon-no-free-pfn", (long)balloon_pfn);
+        /* The builder's initial mapping may still map the pfn: a mapped
+         * frame that is given back stays the domain's until unmapped (Xen
+         * keeps it while referenced), so unmap it first (no L1 for it at
+         * all fails, and is as good). */
+        update_va((void *)(balloon_pfn << PAGE_SHIFT), 0);
         ballooning = 1;
         next_flip = 0;
         printk("VP2M-GUEST-BALLOON: started pfn %#lx every %lu ms, generation=%lu", balloon_pfn,

@@ -63,7 +63,7 @@ image_kernel() {
 # image_cases IMG...: the --run lines of hostile images, one guest per
 # width holding all of them (one CASE line per image).
 image_cases() {
-    local w k img imgs
+    local w k img imgs frames
     for w in 64 32; do
         k=guest-pv64
         [ "$w" = 32 ] && k=guest-pv32pae
@@ -71,13 +71,24 @@ image_cases() {
         for img in "$@"; do
             [ "$(image_kernel "$img")" = "$k" ] && imgs="$imgs /vp2m/bin/$(basename "$img")"
         done
-        [ -z "$imgs" ] || echo "guest-case images-${k#guest-} $k --images \"${imgs# }\" --expect mode=image"
+        # Images naming other domains' frames get them at run time (--frames).
+        case "$imgs" in *frame-other-*) frames=" --frames" ;; *) frames="" ;; esac
+        [ -z "$imgs" ] || echo "guest-case images-${k#guest-} $k --images \"${imgs# }\" --expect mode=image$frames"
     done
 }
 # The number of CASE lines the run lines of one boot print.
 count_cases() {   # count_cases BIT [images]
-    local n
-    n=$(cases "$@" | grep -vc -- '--images')
+    local n=0 line modes
+    # One per guest, plus --tear's states and modes and --balloon's.
+    while read -r line; do
+        case "$line" in *--images*) continue ;; esac
+        n=$((n + 1))
+        case "$line" in
+            *'--tear "'*) modes=${line#*--tear \"}; read -ra modes <<< "${modes%%\"*}"
+                          n=$((n + 1 + ${#modes[@]})) ;;
+        esac
+        case "$line" in *--balloon*) n=$((n + 1)) ;; esac
+    done < <(cases "$@")
     if [ -n "$ONLY" ]; then
         # shellcheck disable=SC2086
         set -- $ONLY
@@ -97,6 +108,9 @@ cases() {
         image_cases "$GUEST"/images/*.img
         echo "guest-case pv64-race guest-pv64 --race 6 --expect width=64 --expect bit21=$bit"
         echo "guest-case pv32pae-race guest-pv32pae --race 6 --expect width=32 --expect bit21=$bit"
+        # States A and B, the tear races (T U A L M) and the balloon race.
+        echo "guest-case pv64-tear guest-pv64 --tear \"T U A L M\" 8 --balloon 8 --expect width=64"
+        echo "guest-case pv32pae-tear guest-pv32pae --tear \"T U A L M\" 8 --balloon 8 --expect width=32"
     fi
     for w in 64 32; do
         k=guest-pv64; [ "$w" = 32 ] && k=guest-pv32pae
