@@ -109,8 +109,8 @@ cases() {
         echo "guest-case pv64-race guest-pv64 --race 6 --expect width=64 --expect bit21=$bit"
         echo "guest-case pv32pae-race guest-pv32pae --race 6 --expect width=32 --expect bit21=$bit"
         # States A and B, the tear races (T U A L M) and the balloon race.
-        echo "guest-case pv64-tear guest-pv64 --tear \"T U A L M\" 8 --balloon 8 --expect width=64"
-        echo "guest-case pv32pae-tear guest-pv32pae --tear \"T U A L M\" 8 --balloon 8 --expect width=32"
+        echo "guest-case pv64-tear guest-pv64 --tear \"T U A L M\" 6 --balloon 6 --expect width=64"
+        echo "guest-case pv32pae-tear guest-pv32pae --tear \"T U A L M\" 6 --balloon 6 --expect width=32"
     fi
     for w in 64 32; do
         k=guest-pv64; [ "$w" = 32 ] && k=guest-pv32pae
