@@ -434,12 +434,6 @@ static void m2p_swap(int to_b)
     CHECK("m2p-swap", HC(__HYPERVISOR_mmu_update, req, 2 * list_pages, NULL, DOMID_SELF, 0));
 }
 
-static void busy_wait(uint64_t ns)
-{
-    uint64_t until = now_ns() + ns;
-    while (now_ns() < until)
-        barrier();
-}
 
 enum bumps { BUMPS_NONE, BUMPS_NORMAL, BUMPS_ABA };
 
@@ -468,7 +462,7 @@ static void set_state(int to_b, unsigned long from, enum bumps bumps, int l2, ui
                   pt_write(ma, ((uint64_t)(to_b ? b_mfn[k] : list_mfn[k]) << PAGE_SHIFT) | PTE_LEAF));
             CHECK("state-invlpg", mmuext(MMUEXT_INVLPG_LOCAL, P2M_VADDR + k * PAGE_SIZE));
             if (page_ns && k + 1 < list_pages)
-                busy_wait(page_ns);
+                sleep_until(now_ns() + page_ns);
         }
     }
     if (tree_kept) {
