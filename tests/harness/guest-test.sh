@@ -16,8 +16,14 @@
 # The hostile images (build/guest/images/*.img from tests/guest/images/*.desc)
 # run in the patched boot, each in a guest of its width: `hv-feature verify`
 # must exit 1 within 10 s and 64 MiB, and be consistent again once the guest
-# restores its honest fields.  Then the races (pv64-race, pv32pae-race): the
-# guest moves a list page every 50 ms while dom0 runs verify.  At the end of each boot, dom0's own
+# restores its honest fields (images naming another domain's frame get one of
+# dom0 and one of a second domU at run time, --frames).  Then the races
+# (pv64-race, pv32pae-race): the guest moves a list page every 50 ms while
+# dom0 runs verify; and the tear cases (pv64-tear, pv32pae-tear): states A
+# and B that differ in every list page, raced five ways (bumped, no bumps,
+# ABA, one L2 entry with and without bumps) while dom0 reads the list and
+# compares each read with both, then a page ballooned out and in during
+# verify (docs/guest.md).  At the end of each boot, dom0's own
 # verify must still be consistent (dom0 unharmed).
 # Prints each case by name with outcome and time, and a final count.
 # Usage: guest-test.sh BUILD_DIR [--image DESC...]
