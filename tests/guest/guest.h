@@ -93,6 +93,8 @@ void printk(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * tick (may be NULL) runs on every wake and returns the next absolute
  * deadline in Xen system time, or 0 for none. */
 void idle(void (*on_input)(char), uint64_t (*tick)(void)) __attribute__((noreturn));
+/* Block until Xen system time reaches deadline (ns). */
+void sleep_until(uint64_t deadline);
 /* Xen system time in ns (vcpu 0's time info in shared_info). */
 uint64_t now_ns(void);
 void shutdown(unsigned int reason) __attribute__((noreturn));

@@ -30,6 +30,18 @@ static uint64_t resolve(const struct img_record *r, uint64_t arg, uint32_t npage
         if (arg >= list_pages)
             fail("image-list-ref", (long)arg);
         return list_mfn[arg];
+    case KIND_OPTION_FRAME: {
+        /* frame0= .. frame9= on the command line: a frame the test found
+         * at run time (another domain's). */
+        char name[] = "frame0";
+        if (arg > 9)
+            fail("image-option-ref", (long)arg);
+        name[5] = (char)('0' + arg);
+        unsigned long v = option(name, ~0UL);
+        if (v == ~0UL)
+            fail("image-option-missing", (long)arg);
+        return v;
+    }
     }
     fail("image-kind", r->kind);
 }

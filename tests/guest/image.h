@@ -22,7 +22,8 @@ struct img_header {
     uint32_t reserved[2];
 };
 
-enum img_kind { KIND_NUMBER, KIND_PAGE, KIND_PFN, KIND_OWN_TOP, KIND_LIST_PAGE, KIND_MAX };
+enum img_kind { KIND_NUMBER, KIND_PAGE, KIND_PFN, KIND_OWN_TOP, KIND_LIST_PAGE, KIND_OPTION_FRAME,
+                KIND_MAX };
 enum img_format { FMT_VALUE, FMT_FRAME_ADDR, FMT_EXT_CR3, FMT_MAX };
 enum img_field { FIELD_TREE_ROOT, FIELD_MAX_PFN, FIELD_P2M_VADDR, FIELD_GENERATION, FIELD_P2M_CR3,
                  FIELD_MAX };

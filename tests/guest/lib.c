@@ -231,6 +231,25 @@ uint64_t now_ns(void)
     return st + (d >> 32) * mul + (((d & 0xffffffffULL) * mul) >> 32);
 }
 
+void sleep_until(uint64_t deadline)
+{
+    /* Block (SCHEDOP_poll on the console channel with a timeout) rather
+     * than spin: a spinning guest vCPU is preempted by Xen, and while ours
+     * spun dom0's programs died of SIGSEGV now and then (docs/guest.md).
+     * Console input stays in the ring for idle(). */
+    evtchn_port_t port = cons_port;
+    struct sched_poll poll = { .nr_ports = 1, .timeout = deadline };
+    set_xen_guest_handle(poll.ports, &port);
+    while (now_ns() < deadline) {
+        HC(__HYPERVISOR_sched_op, SCHEDOP_poll, &poll, 0, 0, 0);
+        if (shared) {
+            unsigned int bits = sizeof(shared->evtchn_pending[0]) * 8;
+            __atomic_fetch_and(&shared->evtchn_pending[port / bits],
+                               ~((xen_ulong_t)1 << (port % bits)), __ATOMIC_SEQ_CST);
+        }
+    }
+}
+
 void idle(void (*on_input)(char), uint64_t (*tick)(void))
 {
     /* Events stay masked (the builder set evtchn_upcall_mask): poll the

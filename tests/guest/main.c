@@ -32,9 +32,29 @@
  *   R  start racing: every race_ms (option, default 50) flip the last list
  *      page between two frames of equal content, each flip bracketed by the
  *      generation; s stops it with one VP2M-GUEST-RACE line
+ *   b  switch to state B (below) with the generation bumps; a back to A;
+ *      x a mix (second half of the list pages in B, first in A), bumped;
+ *      each prints one VP2M-GUEST-STATE line
+ *   T  tear race: every race_ms switch A <-> B, the list pages remapped one
+ *      at a time page_us (option, default 1000) apart, bracketed by the
+ *      generation; U the same without bumps (the control); A the same but
+ *      the generation restored to its old even value (ABA); L / M switch
+ *      by one L2 entry (a mid-level change) with / without bumps; each
+ *      state it enters is one VP2M-GUEST-STATE line; s stops, back in A
+ *   O  balloon race: every race_ms give a free pfn back to Xen
+ *      (XENMEM_decrease_reservation, entry INVALID) or take a new frame for
+ *      it (XENMEM_populate_physmap, entry = the new mfn), each bracketed by
+ *      the generation; s stops with the page in, one VP2M-GUEST-BALLOON line
+ *
+ * States A and B: two complete p2m lists of this guest.  A is the honest
+ * one; B swaps two pfns' frames in every list page (the M2P too, so B is as
+ * consistent as A) and lives in its own frames, so that a reader's view of
+ * any list page tells which state it came from.
  */
 #include "p2m.h"
 #include "image.h"
+
+#include <public/memory.h>
 
 #ifndef XENFEAT_virtual_p2m
 # define XENFEAT_virtual_p2m 21
@@ -281,7 +301,7 @@ static void remap(unsigned long k)
          (unsigned long)a->p2m_generation);
 }
 
-static unsigned long option(const char *name, unsigned long dflt)
+unsigned long option(const char *name, unsigned long dflt)
 {
     const char *s = (const char *)start_info_ptr->cmd_line;
     size_t n = strlen(name);
@@ -358,16 +378,194 @@ static void flip(void)
     flips++;
 }
 
+/* ---- states A and B, the tear race, the balloon race ------------------------ */
+static unsigned long b_mfn[MAX_LIST_PAGES], swap_pfn[MAX_LIST_PAGES][2], l1b_mfn;
+static int state_b, states_ready;
+
+/* One free pfn per list page pair: two pfns of page k nobody uses (above
+ * the builder's mapping, below the frames handed out so far). */
+static void setup_states(void)
+{
+    if (states_ready)
+        return;
+    if (list_pages > L1_ENTRIES)
+        fail("states-too-many-pages", (long)list_pages);
+    for (unsigned long k = 0; k < list_pages; k++) {
+        unsigned long p = k * EPP < pool_floor ? pool_floor : k * EPP;
+        if (p + 1 >= (k + 1) * EPP || p + 1 + 64 >= pool_next)
+            fail("states-no-free-pfn", (long)k);
+        swap_pfn[k][0] = p;
+        swap_pfn[k][1] = p + 1;
+    }
+    /* B's frames: A's page with the pair swapped. */
+    for (unsigned long k = 0; k < list_pages; k++) {
+        b_mfn[k] = alloc_mfn();
+        unsigned long *page = scratch_map(b_mfn[k]);
+        memcpy(page, (const void *)(P2M_VADDR + k * PAGE_SIZE), PAGE_SIZE);
+        unsigned long i = swap_pfn[k][0] % EPP, j = swap_pfn[k][1] % EPP, t = page[i];
+        page[i] = page[j];
+        page[j] = t;
+        scratch_unmap();
+    }
+    /* An L1 table mapping B's frames, for the switch by one L2 entry. */
+    static mmu_update_t req[L1_ENTRIES];
+    l1b_mfn = alloc_mfn();
+    memset(scratch_map(l1b_mfn), 0, PAGE_SIZE);
+    scratch_unmap();
+    CHECK("pin-l1b", mmuext(MMUEXT_PIN_L1_TABLE, l1b_mfn));
+    for (unsigned long k = 0; k < list_pages; k++) {
+        req[k].ptr = ((uint64_t)l1b_mfn << PAGE_SHIFT) + k * 8 + MMU_NORMAL_PT_UPDATE;
+        req[k].val = ((uint64_t)b_mfn[k] << PAGE_SHIFT) | PTE_LEAF;
+    }
+    CHECK("fill-l1b", HC(__HYPERVISOR_mmu_update, req, list_pages, NULL, DOMID_SELF, 0));
+    states_ready = 1;
+}
+
+/* The M2P of the swapped pairs as state B (to_b) or A has them. */
+static void m2p_swap(int to_b)
+{
+    static mmu_update_t req[2 * MAX_LIST_PAGES];
+    for (unsigned long k = 0; k < list_pages; k++)
+        for (int n = 0; n < 2; n++) {
+            unsigned long pfn = swap_pfn[k][n];
+            req[2 * k + n].ptr = ((uint64_t)boot_p2m[pfn] << PAGE_SHIFT) | MMU_MACHPHYS_UPDATE;
+            req[2 * k + n].val = to_b ? swap_pfn[k][!n] : pfn;
+        }
+    CHECK("m2p-swap", HC(__HYPERVISOR_mmu_update, req, 2 * list_pages, NULL, DOMID_SELF, 0));
+}
+
+
+enum bumps { BUMPS_NONE, BUMPS_NORMAL, BUMPS_ABA };
+
+/* Enter state B (to_b) or A: pages from..list_pages-1 (all: from = 0; the
+ * mix 'x': the second half), one L1 entry each page_ns apart, or all at
+ * once through the L2 entry (l2); bumps as asked. */
+static void set_state(int to_b, unsigned long from, enum bumps bumps, int l2, uint64_t page_ns)
+{
+    struct arch_shared_info *a = &shared->arch;
+    unsigned long g0 = a->p2m_generation;
+    if (bumps != BUMPS_NONE) {
+        a->p2m_generation = g0 + 1;
+        wmb();
+    }
+    if (from == 0)
+        m2p_swap(to_b);
+    if (l2) {
+        uint64_t cur, ma = l2_entry_maddr(P2M_VADDR, &cur);
+        CHECK("state-l2", pt_write(ma, ((uint64_t)(to_b ? l1b_mfn : l1_mfn[0]) << PAGE_SHIFT) |
+                                           PTE_TABLE));
+        CHECK("state-flush", mmuext(MMUEXT_TLB_FLUSH_LOCAL, 0));
+    } else {
+        for (unsigned long k = from; k < list_pages; k++) {
+            uint64_t ma = ((uint64_t)l1_mfn[0] << PAGE_SHIFT) + k * 8;
+            CHECK("state-pte",
+                  pt_write(ma, ((uint64_t)(to_b ? b_mfn[k] : list_mfn[k]) << PAGE_SHIFT) | PTE_LEAF));
+            CHECK("state-invlpg", mmuext(MMUEXT_INVLPG_LOCAL, P2M_VADDR + k * PAGE_SIZE));
+            if (page_ns && k + 1 < list_pages)
+                sleep_until(now_ns() + page_ns);
+        }
+    }
+    if (tree_kept) {
+        unsigned long *page = scratch_map(mid_mfn[0]);
+        for (unsigned long k = from; k < list_pages; k++)
+            page[k] = to_b ? b_mfn[k] : list_mfn[k];
+        scratch_unmap();
+    }
+    wmb();
+    if (bumps == BUMPS_NORMAL)
+        a->p2m_generation = g0 + 2;
+    else if (bumps == BUMPS_ABA)
+        a->p2m_generation = g0;
+    wmb();
+    honest_generation = a->p2m_generation;
+    if (from == 0)
+        state_b = to_b;
+}
+
+static void print_state(const char *name)
+{
+    printk("VP2M-GUEST-STATE: %s generation=%lu", name, (unsigned long)shared->arch.p2m_generation);
+}
+
+/* The tear race (T U A L M) and the balloon race (O). */
+static int tearing, tear_l2, ballooning, balloon_out;
+static enum bumps tear_bumps;
+static unsigned long tear_switches, balloon_pfn, balloon_cycles;
+static uint64_t page_ns;
+
+static void tear_step(void)
+{
+    set_state(!state_b, 0, tear_bumps, tear_l2, tear_l2 ? 0 : page_ns);
+    tear_switches++;
+    print_state(state_b ? "B" : "A");
+}
+
+static long memory_op(unsigned int cmd, unsigned long *frame)
+{
+    struct xen_memory_reservation r = { .nr_extents = 1, .domid = DOMID_SELF };
+    set_xen_guest_handle(r.extent_start, (xen_pfn_t *)frame);
+    return HC(__HYPERVISOR_memory_op, cmd, &r, 0, 0, 0);
+}
+
+/* Out: entry INVALID, the frame back to Xen.  In: a new frame from Xen
+ * (which sets its M2P), the entry = it.  Each inside one generation bump. */
+static void balloon_step(void)
+{
+    struct arch_shared_info *a = &shared->arch;
+    unsigned long *list = (unsigned long *)P2M_VADDR, pfn = balloon_pfn;
+    a->p2m_generation++;
+    wmb();
+    if (!balloon_out) {
+        unsigned long mfn = boot_p2m[pfn];
+        list[pfn] = ~0UL;
+        boot_p2m[pfn] = ~0UL;
+        if (memory_op(XENMEM_decrease_reservation, &mfn) != 1)
+            fail("balloon-decrease", (long)mfn);
+        balloon_out = 1;
+    } else {
+        unsigned long frame = pfn;
+        if (memory_op(XENMEM_populate_physmap, &frame) != 1)
+            fail("balloon-populate", (long)pfn);
+        list[pfn] = frame;
+        boot_p2m[pfn] = frame;
+        balloon_out = 0;
+        balloon_cycles++;
+    }
+    wmb();
+    a->p2m_generation++;
+    honest_generation = a->p2m_generation;
+}
+
 static uint64_t tick(void)
 {
-    if (!racing)
+    if (!racing && !tearing && !ballooning)
         return 0;
     uint64_t now = now_ns();
     if (now >= next_flip) {
-        flip();
-        next_flip = now + race_ns;
+        if (racing)
+            flip();
+        else if (tearing)
+            tear_step();
+        else
+            balloon_step();
+        next_flip = now_ns() + race_ns;
     }
     return next_flip;
+}
+
+static void start_tear(enum bumps bumps, int l2, const char *what)
+{
+    setup_states();
+    if (state_b)
+        set_state(0, 0, BUMPS_NORMAL, 0, 0);
+    tear_bumps = bumps;
+    tear_l2 = l2;
+    tear_switches = 0;
+    tearing = 1;
+    next_flip = 0;
+    printk("VP2M-GUEST-TEAR: started %s every %lu ms, page_us %lu, state A generation=%lu", what,
+           (unsigned long)(race_ns / 1000000), (unsigned long)(page_ns / 1000),
+           (unsigned long)shared->arch.p2m_generation);
 }
 
 static void on_input(char c)
@@ -395,7 +593,75 @@ static void on_input(char c)
         next_flip = 0;
         printk("VP2M-GUEST-RACE: started every %lu ms", (unsigned long)(race_ns / 1000000));
         break;
+    case 'b':
+    case 'a':
+        setup_states();
+        set_state(c == 'b', 0, BUMPS_NORMAL, 0, 0);
+        if (!state_b)
+            check_list("state-a-readback");
+        print_state(state_b ? "B" : "A");
+        break;
+    case 'x':
+        setup_states();
+        if (state_b)
+            set_state(0, 0, BUMPS_NORMAL, 0, 0);
+        set_state(1, list_pages / 2, BUMPS_NORMAL, 0, 0);
+        print_state("mix");
+        break;
+    case 'T':
+        start_tear(BUMPS_NORMAL, 0, "l1 bumps");
+        break;
+    case 'U':
+        start_tear(BUMPS_NONE, 0, "l1 no-bumps");
+        break;
+    case 'A':
+        start_tear(BUMPS_ABA, 0, "l1 aba");
+        break;
+    case 'L':
+        start_tear(BUMPS_NORMAL, 1, "l2 bumps");
+        break;
+    case 'M':
+        start_tear(BUMPS_NONE, 1, "l2 no-bumps");
+        break;
+    case 'O':
+        balloon_pfn = pool_floor + 8;
+        if (balloon_pfn >= pool_next)
+            fail("balloon-no-free-pfn", (long)balloon_pfn);
+        /* The builder's initial mapping may still map the pfn: a mapped
+         * frame that is given back stays the domain's until unmapped (Xen
+         * keeps it while referenced), so unmap it first (no L1 for it at
+         * all fails, and is as good). */
+        update_va((void *)(balloon_pfn << PAGE_SHIFT), 0);
+        ballooning = 1;
+        next_flip = 0;
+        printk("VP2M-GUEST-BALLOON: started pfn %#lx every %lu ms, generation=%lu", balloon_pfn,
+               (unsigned long)(race_ns / 1000000), (unsigned long)shared->arch.p2m_generation);
+        break;
     case 's':
+        if (tearing) {
+            tearing = 0;
+            if (state_b) {
+                set_state(0, 0, tear_bumps == BUMPS_NONE ? BUMPS_NORMAL : tear_bumps, tear_l2, 0);
+                print_state("A");
+            }
+            if (tear_l2)
+                set_state(0, 0, BUMPS_NORMAL, 0, 0); /* back on A's own L1 table */
+            tear_l2 = 0;
+            check_list("tear-readback");
+            printk("VP2M-GUEST-TEAR: stopped switches=%lu generation=%lu", tear_switches,
+                   (unsigned long)shared->arch.p2m_generation);
+            break;
+        }
+        if (ballooning) {
+            ballooning = 0;
+            if (balloon_out)
+                balloon_step();
+            check_list("balloon-readback");
+            printk("VP2M-GUEST-BALLOON: stopped cycles=%lu pfn=%#lx mfn=%#lx generation=%lu",
+                   balloon_cycles, balloon_pfn, boot_p2m[balloon_pfn],
+                   (unsigned long)shared->arch.p2m_generation);
+            break;
+        }
         racing = 0;
         check_list("race-readback");
         printk("VP2M-GUEST-RACE: stopped flips=%lu generation=%lu", flips,
@@ -469,5 +735,6 @@ void guest_main(void)
            (unsigned long)shared->arch.p2m_cr3, (unsigned long)shared->arch.p2m_vaddr,
            (unsigned long)shared->arch.p2m_generation, list_pages);
     race_ns = option("race_ms", 50) * 1000000ULL;
+    page_ns = option("page_us", 1000) * 1000ULL;
     idle(on_input, tick);
 }

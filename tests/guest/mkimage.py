@@ -26,6 +26,8 @@ The description, one statement a line ('#' starts a comment):
         pfn(N[+i[*S]])             the machine frame of the guest's pfn N
         list(N[+i[*S]])            frame of page N of the guest's honest list
         cr3                        frame of the guest's own top page table
+        option(N)                  the frame given as frameN= (N 0..9) on the
+                                   guest's command line (xl extra=)
   NUMBER  decimal, 0x hex, or ~0 (all ones)
 """
 import re
@@ -36,7 +38,7 @@ MAGIC = b"VP2MIMG1"
 VERSION = 1
 FIELD_PAGE = 0xFFFFFFFF
 FIELDS = ["tree_root", "max_pfn", "p2m_vaddr", "p2m_generation", "p2m_cr3"]
-KINDS = {"number": 0, "page": 1, "pfn": 2, "cr3": 3, "list": 4}
+KINDS = {"number": 0, "page": 1, "pfn": 2, "cr3": 3, "list": 4, "option": 5}
 MAX_PAGES = 256
 MAX_RECORDS = 4096
 U64 = (1 << 64) - 1
@@ -82,10 +84,13 @@ class Image:
         text = text.strip()
         step = 0
         m = re.fullmatch(r"(.*?)\s*\+\s*i(?:\s*\*\s*(\w+))?", text)
-        if m and not text.startswith(("page(", "pfn(", "list(")):
+        if m and not text.startswith(("page(", "pfn(", "list(", "option(")):
             text, step = m.group(1), number(m.group(2) or "1")
         if text == "cr3":
             return KINDS["cr3"], 0, 0
+        m = re.fullmatch(r"option\(\s*(\d)\s*\)", text)
+        if m:
+            return KINDS["option"], int(m.group(1)), 0
         m = re.fullmatch(r"(page|pfn|list)\((.*)\)", text)
         if m:
             inner = m.group(2)

@@ -14,6 +14,9 @@ void *scratch_map(unsigned long mfn);
 void scratch_unmap(void);
 /* mfn of the guest's top-level page table (its cr3). */
 unsigned long top_mfn(void);
+/* The decimal value of NAME=VALUE on the guest's command line (xl extra=),
+ * or dflt. */
+unsigned long option(const char *name, unsigned long dflt);
 /* The honest list's frames. */
 extern unsigned long list_mfn[];
 extern unsigned long list_pages;

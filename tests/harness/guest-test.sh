@@ -16,8 +16,14 @@
 # The hostile images (build/guest/images/*.img from tests/guest/images/*.desc)
 # run in the patched boot, each in a guest of its width: `hv-feature verify`
 # must exit 1 within 10 s and 64 MiB, and be consistent again once the guest
-# restores its honest fields.  Then the races (pv64-race, pv32pae-race): the
-# guest moves a list page every 50 ms while dom0 runs verify.  At the end of each boot, dom0's own
+# restores its honest fields (images naming another domain's frame get one of
+# dom0 and one of a second domU at run time, --frames).  Then the races
+# (pv64-race, pv32pae-race): the guest moves a list page every 50 ms while
+# dom0 runs verify; and the tear cases (pv64-tear, pv32pae-tear): states A
+# and B that differ in every list page, raced five ways (bumped, no bumps,
+# ABA, one L2 entry with and without bumps) while dom0 reads the list and
+# compares each read with both, then a page ballooned out and in during
+# verify (docs/guest.md).  At the end of each boot, dom0's own
 # verify must still be consistent (dom0 unharmed).
 # Prints each case by name with outcome and time, and a final count.
 # Usage: guest-test.sh BUILD_DIR [--image DESC...]
@@ -63,7 +69,7 @@ image_kernel() {
 # image_cases IMG...: the --run lines of hostile images, one guest per
 # width holding all of them (one CASE line per image).
 image_cases() {
-    local w k img imgs
+    local w k img imgs frames
     for w in 64 32; do
         k=guest-pv64
         [ "$w" = 32 ] && k=guest-pv32pae
@@ -71,13 +77,24 @@ image_cases() {
         for img in "$@"; do
             [ "$(image_kernel "$img")" = "$k" ] && imgs="$imgs /vp2m/bin/$(basename "$img")"
         done
-        [ -z "$imgs" ] || echo "guest-case images-${k#guest-} $k --images \"${imgs# }\" --expect mode=image"
+        # Images naming other domains' frames get them at run time (--frames).
+        case "$imgs" in *frame-other-*) frames=" --frames" ;; *) frames="" ;; esac
+        [ -z "$imgs" ] || echo "guest-case images-${k#guest-} $k --images \"${imgs# }\" --expect mode=image$frames"
     done
 }
 # The number of CASE lines the run lines of one boot print.
 count_cases() {   # count_cases BIT [images]
-    local n
-    n=$(cases "$@" | grep -vc -- '--images')
+    local n=0 line modes
+    # One per guest, plus --tear's states and modes and --balloon's.
+    while read -r line; do
+        case "$line" in *--images*) continue ;; esac
+        n=$((n + 1))
+        case "$line" in
+            *'--tear "'*) modes=${line#*--tear \"}; read -ra modes <<< "${modes%%\"*}"
+                          n=$((n + 1 + ${#modes[@]})) ;;
+        esac
+        case "$line" in *--balloon*) n=$((n + 1)) ;; esac
+    done < <(cases "$@")
     if [ -n "$ONLY" ]; then
         # shellcheck disable=SC2086
         set -- $ONLY
@@ -97,6 +114,9 @@ cases() {
         image_cases "$GUEST"/images/*.img
         echo "guest-case pv64-race guest-pv64 --race 6 --expect width=64 --expect bit21=$bit"
         echo "guest-case pv32pae-race guest-pv32pae --race 6 --expect width=32 --expect bit21=$bit"
+        # States A and B, the tear races (T U A L M) and the balloon race.
+        echo "guest-case pv64-tear guest-pv64 --tear \"T U A L M\" 6 --balloon 6 --expect width=64"
+        echo "guest-case pv32pae-tear guest-pv32pae --tear \"T U A L M\" 6 --balloon 6 --expect width=32"
     fi
     for w in 64 32; do
         k=guest-pv64; [ "$w" = 32 ] && k=guest-pv32pae

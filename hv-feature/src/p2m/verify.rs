@@ -651,18 +651,6 @@ pub fn verify<B: Backend>(b: &B, dom: DomId, opts: &ReadOptions) -> Result<Verif
         let Some(m2p) = m2p_map.as_ref() else {
             continue;
         };
-        let after = super::decode_arch(&shinfo, cx.width)?;
-        if super::key(&before, Source::List) != super::key(&after, Source::List)
-            || before.pfn_to_mfn_frame_list_list != after.pfn_to_mfn_frame_list_list
-        {
-            last_err = Some(Error::GenerationUnstable {
-                dom,
-                first: before.p2m_generation,
-                last: after.p2m_generation,
-                attempts: attempt,
-            });
-            continue;
-        }
         let stats_of = |w: &Walk<B::Map>, a: u32| ReadStats {
             source: w.source,
             walk_map_calls: w.map_calls,
@@ -682,6 +670,22 @@ pub fn verify<B: Backend>(b: &B, dom: DomId, opts: &ReadOptions) -> Result<Verif
         };
         let scan = m2p_scan(primary, m2p);
         let owned_pages = domain::domain_info(b, dom)?.tot_pages;
+        // The entries (read from the live mapping), the M2P and the page
+        // count are all sampled above: the second read of the generation
+        // comes after them, so a change bracketed by the guest's bumps
+        // (a balloon step) is retried, not reported as a disagreement.
+        let after = super::decode_arch(&shinfo, cx.width)?;
+        if super::key(&before, Source::List) != super::key(&after, Source::List)
+            || before.pfn_to_mfn_frame_list_list != after.pfn_to_mfn_frame_list_list
+        {
+            last_err = Some(Error::GenerationUnstable {
+                dom,
+                first: before.p2m_generation,
+                last: after.p2m_generation,
+                attempts: attempt,
+            });
+            continue;
+        }
         return Ok(VerifyReport {
             dom,
             width: cx.width,
