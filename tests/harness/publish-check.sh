@@ -2,11 +2,13 @@
 # SPDX-License-Identifier: Apache-2.0 OR MIT
 # The crates meant for crates.io (xen-p2m-sys, hv-feature, xen-abi) as a user
 # would get them:
-#   - `cargo publish --workspace --dry-run`: each packs and builds from its
-#     package alone (the unpublished ones resolved among themselves)
+#   - `cargo publish --workspace --dry-run`: each packs, its manifest and
+#     dependencies as crates.io would take them (the unpublished ones
+#     resolved among themselves)
 #   - every file of each package list is a file of that crate's folder
-#   - each package's tests, run from the unpacked package (xen-abi's
-#     libclang fixtures too), so no test reads a file the package lacks
+#   - each package built and tested from the unpacked package alone
+#     (xen-abi's libclang fixtures too), so it builds without the repository
+#     and no test reads a file the package lacks
 # Needs crates.io's index (no Xen tree). Uncommitted changes are packed as
 # they are (--allow-dirty): the check is about the contents, CI's clone is
 # clean anyway.
