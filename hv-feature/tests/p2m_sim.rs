@@ -544,6 +544,19 @@ fn rule7_generation() {
             ..
         })
     ));
+    // verify retries as often, and its error says how often it tried.
+    let e = p2m::verify(&h, dom, &opts().with_attempts(3)).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::GenerationOdd {
+                generation: 7,
+                attempts: 3,
+                ..
+            }
+        ),
+        "{e}"
+    );
     let (h, dom) = hostile(W64);
     h.set_churn(dom, true).unwrap();
     assert!(matches!(

@@ -708,10 +708,25 @@ pub fn verify<B: Backend>(b: &B, dom: DomId, opts: &ReadOptions) -> Result<Verif
             owned_pages,
         });
     }
-    Err(last_err.unwrap_or(Error::GenerationUnstable {
-        dom,
-        first: 0,
-        last: 0,
-        attempts,
-    }))
+    // Each inner read made one attempt: the error counts verify's.
+    Err(match last_err {
+        Some(Error::GenerationOdd { generation, .. }) => Error::GenerationOdd {
+            dom,
+            generation,
+            attempts,
+        },
+        Some(Error::GenerationUnstable { first, last, .. }) => Error::GenerationUnstable {
+            dom,
+            first,
+            last,
+            attempts,
+        },
+        Some(e) => e,
+        None => Error::GenerationUnstable {
+            dom,
+            first: 0,
+            last: 0,
+            attempts,
+        },
+    })
 }
