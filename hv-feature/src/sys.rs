@@ -591,7 +591,7 @@ impl Devices {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     fn assert_send_sync<T: Send + Sync>() {}
@@ -629,15 +629,18 @@ mod tests {
         assert_eq!(m.to_vec(), p.bytes());
     }
 
+    /// `/dev/null` opened read-write: a descriptor that accepts no mmap
+    /// and no privcmd ioctl (the privcmd tests use it too).
+    pub(crate) fn dev_null() -> File {
+        File::options()
+            .read(true)
+            .write(true)
+            .open("/dev/null")
+            .unwrap()
+    }
+
     fn null_devices() -> Devices {
-        let f = || {
-            File::options()
-                .read(true)
-                .write(true)
-                .open("/dev/null")
-                .unwrap()
-        };
-        Devices::new(f(), f())
+        Devices::new(dev_null(), dev_null())
     }
 
     #[test]

@@ -163,18 +163,12 @@ impl Backend for Privcmd {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sys::tests::dev_null;
 
     #[test]
     fn calls_on_a_non_privcmd_descriptor_fail_cleanly() {
         // /dev/null accepts mmap of no kind and no privcmd ioctl.
-        let f = || {
-            File::options()
-                .read(true)
-                .write(true)
-                .open("/dev/null")
-                .unwrap()
-        };
-        let p = Privcmd::from_files(f(), f());
+        let p = Privcmd::from_files(dev_null(), dev_null());
         assert!(p.features().is_err());
         assert!(matches!(
             p.max_mfn(),
