@@ -177,7 +177,9 @@ impl<M: Mapping> M2p<M> {
 /// gives the base mfn of each 2 MiB extent; the frames are Xen's).
 pub fn map_m2p<B: Backend>(b: &B, max_mfn: Mfn) -> Result<M2p<B::Map>, Error> {
     let per_extent = M2P_EXTENT_PAGES * (PAGE_SIZE / M2P_ENTRY) as u64;
-    let extents = (max_mfn.0 + 1).div_ceil(per_extent);
+    // A dump backend's maximum comes from the file: no `+ 1` unchecked.
+    let mfns = max_mfn.0.saturating_add(1);
+    let extents = mfns.div_ceil(per_extent);
     if extents == 0 || extents > 1 << 16 {
         return Err(Error::Unexpected {
             what: "maximum mfn for the M2P",
@@ -200,6 +202,6 @@ pub fn map_m2p<B: Backend>(b: &B, max_mfn: Mfn) -> Result<M2p<B::Map>, Error> {
     let entries = (frames.len() * PAGE_SIZE / M2P_ENTRY) as u64;
     Ok(M2p {
         map,
-        entries: entries.min(max_mfn.0 + 1),
+        entries: entries.min(mfns),
     })
 }
