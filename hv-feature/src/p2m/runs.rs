@@ -100,7 +100,7 @@ impl<'a> Runs<'a> {
                 };
                 page.chunks_exact(wb).any(|e| {
                     walk::count_step();
-                    let raw = walk::word(e, 0, wb).unwrap_or(u64::MAX);
+                    let raw = crate::le::word(e, 0, wb).unwrap_or(u64::MAX);
                     matches!(Entry::decode(raw, w.width), Entry::Mfn(_))
                 })
             })

@@ -315,7 +315,7 @@ pub(super) fn uses<M: Mapping>(w: &Walk<M>) -> Uses {
 /// Reads entry `i` of leaf slot `s`.
 #[inline(always)]
 fn entry(page: &[u8], i: usize, wb: usize) -> u64 {
-    walk::word(page, i * wb, wb).unwrap_or(u64::MAX)
+    crate::le::word(page, i * wb, wb).unwrap_or(u64::MAX)
 }
 
 /// Counts entries by kind.

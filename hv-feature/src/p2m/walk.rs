@@ -35,8 +35,6 @@ pub fn all_ones(width: GuestWidth) -> u64 {
     }
 }
 
-pub(super) use crate::le::word;
-
 fn short_mapping(len: usize) -> Error {
     Error::Unexpected {
         what: "length of a mapping (shorter than the frames asked for)",
